@@ -1,0 +1,31 @@
+# Two entry points for a fresh clone (see README "Quick start"):
+#   make run   create .venv, install, run the whole graph on the bundled samples
+#   make test  create .venv, install, run the test suite
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench ui install clean-data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/listings run
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/python tests/benchmarks/pipeline_bench.py
+
+ui: $(STAMP)
+	$(VENV)/bin/listings dev
+
+clean-data:
+	rm -rf data/lake data/tmp data/dagster

@@ -1,0 +1,107 @@
+"""Listing enrichment: region, investment grade, market position, quality.
+
+Rules come from the automotive reference: the investment grade is A+ for
+sports cars, A for muscle cars, A- for 1950-1970 vehicles and B+ otherwise;
+regions are the US Census regions of the listing's state.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .kinds import KINDS
+
+CENSUS_REGIONS = {
+    "Northeast": "CT ME MA NH RI VT NJ NY PA",
+    "Midwest": "IL IN MI OH WI IA KS MN MO NE ND SD",
+    "South": "DE DC FL GA MD NC SC VA WV AL KY MS TN AR LA OK TX",
+    "West": "AZ CO ID MT NV NM UT WY AK CA HI OR WA",
+}
+STATE_REGION = {st: region for region, states in CENSUS_REGIONS.items() for st in states.split()}
+
+SPORTS_CARS = ("Corvette", "Porsche", "Ferrari", "Jaguar")
+MUSCLE_CARS = ("Chevelle", "GTO", "Challenger", "Camaro", "Mustang")
+
+# A segment needs this many listings before a price position is meaningful.
+MIN_MARKET_SAMPLE = 3
+# Within +-10% of the segment median counts as "at market".
+AT_MARKET_BAND = 0.10
+
+
+def _contains_any(s: pl.Expr, words: tuple[str, ...]) -> pl.Expr:
+    return s.str.contains("|".join(words))
+
+
+def investment_grade() -> pl.Expr:
+    name = pl.concat_str([pl.col("make"), pl.col("model")], separator=" ", ignore_nulls=True)
+    return (
+        pl.when(pl.col("kind") != "vehicles").then(None)
+        .when(_contains_any(name, SPORTS_CARS)).then(pl.lit("A+"))
+        .when(_contains_any(name, MUSCLE_CARS)).then(pl.lit("A"))
+        .when(pl.col("year").is_between(1950, 1970)).then(pl.lit("A-"))
+        .otherwise(pl.lit("B+"))
+    )
+
+
+def _per_kind(build) -> pl.Expr:
+    expr = None
+    for kind in KINDS.values():
+        branch = build(kind)
+        expr = (pl.when(pl.col("kind") == kind.name).then(branch) if expr is None
+                else expr.when(pl.col("kind") == kind.name).then(branch))
+    return expr.otherwise(None)
+
+
+def quality_score() -> pl.Expr:
+    """Completeness: weighted share of the kind's optional fields present, 0-100."""
+    def build(kind):
+        weighted = [(f.name, f.quality_weight) for f in kind.fields if f.quality_weight > 0]
+        total = sum(w for _, w in weighted)
+        return (pl.sum_horizontal([pl.col(n).is_not_null().cast(pl.Float64) * w for n, w in weighted])
+                / total * 100).round(1)
+    return _per_kind(build)
+
+
+def market_segment() -> pl.Expr:
+    def build(kind):
+        return pl.concat_str([pl.lit(kind.name)] + [pl.col(k).cast(pl.String).str.to_lowercase()
+                                                     for k in kind.market_keys], separator="|")
+    return _per_kind(build)
+
+
+def market_value() -> pl.Expr:
+    return _per_kind(lambda kind: pl.col(kind.market_value).cast(pl.Float64))
+
+
+def enrich(listings: pl.LazyFrame) -> pl.LazyFrame:
+    """Add enrichment columns to a day's deduped listings (all sources)."""
+    base = listings.with_columns(
+        pl.col("state").replace_strict(STATE_REGION, default=None, return_dtype=pl.String).alias("region"),
+        investment_grade().alias("investment_grade"),
+        quality_score().alias("quality_score"),
+        market_segment().alias("market_segment"),
+        market_value().alias("_market_value"),
+    )
+    # The market is the day's listings across all sources. A vehicle listed
+    # on two sites counts once per listing_id, so cross-posting does not move
+    # its segment's median.
+    market = (
+        base.filter(pl.col("_market_value").is_not_null() & pl.col("market_segment").is_not_null())
+        .unique(subset=["listing_id"], keep="first")
+        .group_by("market_segment")
+        .agg(pl.col("_market_value").median().alias("market_median"),
+             pl.len().cast(pl.Int64).alias("market_sample_size"))
+    )
+    ratio = pl.col("_market_value") / pl.col("market_median") - 1
+    comparable = (pl.col("market_sample_size") >= MIN_MARKET_SAMPLE) & pl.col("_market_value").is_not_null()
+    return (
+        base.join(market, on="market_segment", how="left")
+        .with_columns(
+            pl.when(comparable).then(ratio.round(4)).alias("price_vs_market"),
+            pl.when(~comparable).then(None)
+            .when(ratio < -AT_MARKET_BAND).then(pl.lit("below"))
+            .when(ratio > AT_MARKET_BAND).then(pl.lit("above"))
+            .otherwise(pl.lit("at")).alias("market_position"),
+        )
+        .drop("_market_value")
+    )

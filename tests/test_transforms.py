@@ -1,0 +1,234 @@
+"""Pure transforms, without Dagster: parsing, validation, hashing, dedup,
+enrichment, snapshots and source config."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline_assets.transforms import hashing
+from pipeline_assets.transforms.dedup import dedup
+from pipeline_assets.transforms.enrich import enrich
+from pipeline_assets.transforms.history import presence, scores, snapshots
+from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA, get_kind
+from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
+from pipeline_assets.transforms.validate import rejected_view, valid_view, validate
+
+DAY = date(2026, 11, 16)
+VEHICLES, JOBS = get_kind("vehicles"), get_kind("jobs")
+VFIELDS = {"make": "Make", "model": "Model", "year": "Year", "price": "Price", "mileage": "Mileage",
+           "vin": "VIN", "source_url": "URL", "state": "State", "posted_at": "Posted",
+           "source_listing_id": "id", "condition": "Condition"}
+
+
+def raw_frame(rows: list[dict]) -> pl.LazyFrame:
+    n = len(rows)
+    cols = sorted({k for r in rows for k in r})
+    df = pl.DataFrame({c: [r.get(c) for r in rows] for c in cols}, schema={c: pl.String for c in cols})
+    return df.with_columns(
+        pl.lit("file.csv").alias("_file"), pl.int_range(1, n + 1, dtype=pl.Int64).alias("_row"),
+        pl.lit(None, dtype=pl.Int64).alias("_line"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_fetched_at"),
+        pl.lit("h").alias("_payload_hash")).lazy()
+
+
+def car(**kw) -> dict:
+    base = {"id": "1", "Make": "Ford", "Model": "Mustang", "Year": "1967", "Price": "$34,995",
+            "Mileage": "82,000 mi", "VIN": "1FAFP40634F172825", "URL": "https://m.example.com/l/1",
+            "State": "tx", "Posted": "11/02/2026", "Condition": "good"}
+    base.update(kw)
+    return base
+
+
+def check(rows, kind=VEHICLES, fields=VFIELDS) -> pl.DataFrame:
+    return validate(raw_frame(rows), source="m", kind=kind, fields=fields, day=DAY).collect()
+
+
+def test_valid_vehicle_is_typed_and_normalised():
+    df = check([car()])
+    r = df.row(0, named=True)
+    assert r["_reasons"] == []
+    assert (r["price"], r["mileage"], r["year"]) == (34995.0, 82000, 1967)
+    assert (r["state"], r["condition"], r["posted_at"]) == ("TX", "Good", date(2026, 11, 2))
+    assert r["title"] == "1967 Ford Mustang"  # derived when the source has none
+    assert list(df.columns[: len(CANONICAL_SCHEMA)]) == list(CANONICAL_SCHEMA)
+
+
+@pytest.mark.parametrize("raw,miles", [("150,000km", 93206), ("82,000 mi", 82000), ("45000", 45000),
+                                        ("1,000 KM", 621)])
+def test_mileage_units(raw, miles):
+    assert check([car(Mileage=raw)])["mileage"][0] == miles
+
+
+@pytest.mark.parametrize("override,reason", [
+    ({"Year": "1899"}, "year: 1899 below minimum 1920"),
+    ({"Year": "2099"}, "year: 2099 is in the future"),
+    ({"Price": "-500"}, "price: -500.0 below minimum 1000"),
+    ({"Price": "$500"}, "price: 500.0 below minimum 1000"),
+    ({"Make": ""}, "make: missing"),
+    ({"URL": "htp:/broken"}, "source_url: 'htp:/broken' is not a valid http(s) URL"),
+    ({"VIN": "1FAFP40634F17282O"}, "vin: '1FAFP40634F17282O' is not a 17-character VIN"),
+    ({"Year": "abc"}, "year: 'abc' is not an integer"),
+    ({"Condition": "Mint"}, "condition: 'Mint' is not one of Excellent, Very Good, Good, Fair, Project"),
+])
+def test_vehicle_rules_reject_with_reason(override, reason):
+    df = check([car(**override)])
+    assert df["_reasons"][0].to_list() == [reason]
+
+
+def test_all_reasons_are_kept_and_rows_split_exactly():
+    df = check([car(), car(Year="1899", Price="-5", Make=""), car(id="3")])
+    assert sorted(df["_reasons"][1].to_list()) == sorted(
+        ["make: missing", "year: 1899 below minimum 1920", "price: -5.0 below minimum 1000"])
+    lf = df.lazy()
+    valid, rejected = valid_view(lf).collect(), rejected_view(lf).collect()
+    assert (valid.height, rejected.height) == (2, 1)
+    assert rejected["reason_count"][0] == 3 and "raw_values" not in valid.columns
+    assert '"Year":"1899"' in rejected["raw_values"][0]  # the source's own text is kept
+
+
+def test_year_rule_uses_partition_date_not_wall_clock():
+    old_day = validate(raw_frame([car(Year="2027")]), source="m", kind=VEHICLES, fields=VFIELDS,
+                       day=date(2020, 1, 1)).collect()
+    assert old_day["_reasons"][0].to_list() == ["year: 2027 is in the future"]
+
+
+def test_jobs_salary_range_rule():
+    fields = {"title": "t", "company": "c", "source_url": "u", "salary_min": "lo", "salary_max": "hi"}
+    rows = [{"t": "Dev", "c": "Acme", "u": "https://j.example.com/1", "lo": "80k", "hi": "95,000"},
+            {"t": "Dev", "c": "Acme", "u": "https://j.example.com/2", "lo": "90000", "hi": "70000"}]
+    df = check(rows, JOBS, fields)
+    assert df["salary_min"][0] == 80000.0 and df["_reasons"][0].to_list() == []
+    assert df["_reasons"][1].to_list() == ["salary: min 90000.0 above max 70000.0"]
+
+
+def test_content_hash_is_pinned_and_sql_matches_python():
+    rec = {"source_listing_id": "1", "source_url": "https://m.example.com/l/1", "make": "Ford",
+           "model": "Mustang", "year": 1967, "price": 34995.0, "posted_at": date(2026, 11, 2)}
+    h = hashing.content_hash(VEHICLES, "m", rec)
+    # Pinned: changing the canonical form must be a deliberate version bump.
+    assert h == "5bb7e67180438a2ffd77797f1b3a441b3df71c0427fc4dd4380bba2ae0a527bc"
+    df = pl.DataFrame([{**{c: None for c in CANONICAL_SCHEMA}, **rec, "kind": "vehicles", "source": "m"}],
+                      schema=CANONICAL_SCHEMA)
+    con = duckdb.connect()
+    con.register("t", df.to_arrow())
+    got = con.execute(f"SELECT {hashing.content_hash_sql(VEHICLES)} FROM t").fetchone()[0]
+    assert got == h
+
+
+def test_listing_id_prefers_vin_then_source_id():
+    a = hashing.listing_id(VEHICLES, "dealer", {"vin": "1FAFP40634F172825", "source_listing_id": "D1"})
+    b = hashing.listing_id(VEHICLES, "market", {"vin": "1FAFP40634F172825", "source_listing_id": "M9"})
+    c = hashing.listing_id(VEHICLES, "market", {"vin": None, "source_listing_id": "M9"})
+    d = hashing.listing_id(VEHICLES, "dealer", {"vin": None, "source_listing_id": "M9"})
+    assert a == b  # same VIN on two sources: one real-world listing
+    assert len({a, c, d}) == 3  # source ids are only unique within their source
+
+
+def _validated_file(tmp_path, rows) -> str:
+    p = tmp_path / "validated.parquet"
+    valid_view(check(rows).lazy()).sink_parquet(str(p))
+    return str(p)
+
+
+def test_dedup_counts_exact_and_same_listing(tmp_path):
+    rows = [car(id="1"), car(id="1"), car(id="2", VIN="", Price="$40,000"),
+            car(id="2", VIN="", Price="$39,000"), car(id="3", VIN="")]
+    con = duckdb.connect()
+    deduped, dups = dedup(con, _validated_file(tmp_path, rows), VEHICLES)
+    d, x = deduped.pl(), dups.pl()
+    assert d.height == 3 and x.height == 2
+    assert sorted(x["duplicate_kind"].to_list()) == ["exact", "same_listing"]
+    # The later version of listing 2 wins (the file's most recent state).
+    assert d.filter(pl.col("source_listing_id") == "2")["price"].to_list() == [39000.0]
+    assert d["listing_id"].n_unique() == 3
+    # Ids match the Python reference implementation.
+    r = d.filter(pl.col("source_listing_id") == "3").row(0, named=True)
+    assert r["listing_id"] == hashing.listing_id(VEHICLES, "m", {"vin": None, "source_listing_id": "3"})
+
+
+def test_enrich_grades_regions_and_market():
+    base = {c: None for c in CANONICAL_SCHEMA} | {c: None for c in LINEAGE_SCHEMA}
+    rows = []
+    for i, (make, model, year, price, state) in enumerate([
+            ("Porsche", "911", 1973, 80000.0, "CO"), ("Chevrolet", "Camaro", 1969, 40000.0, "TX"),
+            ("Chevrolet", "Camaro", 1969, 50000.0, "NY"), ("Chevrolet", "Camaro", 1969, 60000.0, "CA"),
+            ("Buick", "Skylark", 1965, 20000.0, "OH"), ("Buick", "Skylark", 1985, 9000.0, None)]):
+        rows.append(base | {"listing_id": f"L{i}", "kind": "vehicles", "source": "s", "make": make,
+                            "model": model, "year": year, "price": price, "state": state})
+    schema = {"listing_id": pl.String, **CANONICAL_SCHEMA, **LINEAGE_SCHEMA}
+    df = enrich(pl.LazyFrame(rows, schema=schema)).collect().sort("listing_id")
+    assert df["investment_grade"].to_list() == ["A+", "A", "A", "A", "A-", "B+"]
+    assert df["region"].to_list() == ["West", "South", "Northeast", "West", "Midwest", None]
+    camaros = df.filter(pl.col("model") == "Camaro")
+    assert camaros["market_median"].to_list() == [50000.0] * 3
+    assert camaros["market_position"].to_list() == ["below", "at", "above"]
+    assert df.filter(pl.col("model") == "911")["market_position"][0] is None  # segment of 1: no position
+
+
+def _pres(rows):
+    return pl.LazyFrame(rows, schema={"source": pl.String, "listing_id": pl.String, "observed_date": pl.Date},
+                        orient="row")
+
+
+def test_snapshots_new_continuing_reposts_disappeared():
+    d1, d2, d3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
+    rows = [("a", "L1", d1), ("a", "L2", d1), ("a", "L3", d1),
+            ("a", "L1", d2), ("a", "L2", d2),
+            ("a", "L1", d3), ("a", "L3", d3), ("a", "L4", d3)]
+    counts = pl.LazyFrame([{"source": "a", "kind": "vehicles", "raw_rows": 5, "rejected_rows": 1,
+                            "duplicate_rows": 1}])
+    s = snapshots(presence(_pres(rows)), d3, counts).collect().row(0, named=True)
+    assert (s["active_postings"], s["new_postings"], s["continuing_postings"], s["repost_count"],
+            s["disappeared_postings"], s["compared_to"]) == (3, 1, 1, 1, 1, d2)
+    assert s["rejection_rate"] == 0.2 and s["duplicate_rate"] == 0.25
+
+
+def test_missing_source_day_is_not_counted_as_disappearing():
+    d1, d3 = date(2026, 11, 1), date(2026, 11, 3)  # nothing delivered on the 2nd
+    rows = [("a", "L1", d1), ("a", "L2", d1), ("a", "L1", d3), ("a", "L2", d3)]
+    counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
+                            "duplicate_rows": 0}])
+    s = snapshots(presence(_pres(rows)), d3, counts).collect().row(0, named=True)
+    assert s["compared_to"] == d1 and s["disappeared_postings"] == 0 and s["continuing_postings"] == 2
+
+
+def test_scores_recompute_from_components():
+    d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
+    pres = presence(_pres([("a", "L1", d1), ("a", "L1", d2), ("a", "L2", d2)]))
+    counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
+                            "duplicate_rows": 0}])
+    snaps = snapshots(pres, d2, counts)
+    today = pl.LazyFrame({"source": ["a", "a"], "quality_score": [50.0, 100.0],
+                          "posted_at": [d2, date(2026, 1, 1)]})
+    s = scores(snaps, pres, today, d2).collect().row(0, named=True)
+    recomputed = (s["lifespan_weight"] * s["lifespan_component"] + s["repost_weight"] * s["repost_component"]
+                  + s["data_quality_weight"] * s["data_quality_component"]
+                  + s["freshness_weight"] * s["freshness_component"])
+    assert s["score"] == pytest.approx(recomputed, abs=0.01)
+    assert s["freshness_component"] == 50.0 and s["data_quality_component"] == 87.5
+
+
+@pytest.mark.parametrize("doc,message", [
+    ({"sources": [{"name": "x", "kind": "boats", "format": "csv", "location": "a.csv",
+                   "fields": {"make": "m"}}]}, "source x: key 'kind': unknown listing kind 'boats'"),
+    ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "a.csv",
+                   "fields": {"make": "m"}}]}, "source x: required field(s) not mapped: source_url, model, year"),
+    ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "ftp://h/a.csv",
+                   "fields": {"make": "m"}}]}, "source x: key 'location': unsupported URL scheme 'ftp'"),
+    ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "https:///a.csv",
+                   "fields": {"make": "m"}}]}, "has no host"),
+    ({"sources": [{"name": "Bad Name; DROP", "kind": "vehicles", "format": "csv", "location": "a",
+                   "fields": {}}]}, "is invalid: use lowercase letters"),
+    ({"sources": [{"name": "x", "kind": "jobs", "format": "xls", "location": "a", "fields": {}}]},
+     "source x: key 'format': 'xls' is not one of"),
+    ({"sources": [{"name": "x", "kind": "jobs", "format": "csv", "location": "a",
+                   "fields": {"title": "t", "colour": "c"}}]}, "source x: fields.colour: not a field of kind jobs"),
+])
+def test_source_config_errors_name_source_and_key(doc, message):
+    with pytest.raises(SourceConfigError) as e:
+        parse_sources(doc)
+    assert message in str(e.value)
