@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -188,6 +189,9 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Beta/preview notices about partition mappings are for developers, not users.
+    warnings.filterwarnings("ignore", category=Warning, module=r"pipeline_assets\..*")
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     p = argparse.ArgumentParser(prog="listings", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="materialize the whole graph for a date or range (default: the sample days)")

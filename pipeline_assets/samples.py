@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 DEFAULT_START = date(2026, 11, 16)
 DEFAULT_DAYS = 5
 DEFAULT_SEED = 42
-DEFAULT_CHUNK_ROWS = 500_000
+DEFAULT_CHUNK_ROWS = 100_000  # rows per source held in memory at once (~4 KB of RSS per row)
 
 DEALER_NAME = "Redline Classic Motors"
 CURRENT_YEAR = 2026
@@ -366,14 +366,14 @@ def _vins(rng: _Rng) -> pl.Series:
 
 
 def _vehicle_identity(day: _Day, source: str, keys: pl.Series, born: int, junk: bool) -> pl.DataFrame:
-    """Listing key, vehicle id and cross-posting flag.
+    """Listing key, vehicle id and cross-posting flag of the listings visible on the day.
 
     Cross-posted cars pair dealer and marketplace listings at the same offset of the same birth
     block; the marketplace listing then describes the dealer's vehicle (same VIN) and shares its
     life cycle, so both disappear when the car is sold.
     """
     dealer, market = day.plans["dealer_feed"], day.plans["marketplace_csv"]
-    base, _ = day.plans[source].block(born)
+    base, valid = day.plans[source].block(born)
     offset = keys.cast(pl.Int64) - base
     shared = min(dealer.block(born)[1], market.block(born)[1])
     dealer_vid = offset + (_NAMESPACE["dealer_feed"] + dealer.block(born)[0])
@@ -382,10 +382,11 @@ def _vehicle_identity(day: _Day, source: str, keys: pl.Series, born: int, junk: 
     if junk:
         cross = pl.Series([False] * len(keys))
     vid = pl.select(pl.when(cross).then(dealer_vid).otherwise(own_vid)).to_series()
-    return pl.DataFrame({"_key": own_vid, "vid": vid, "cross": cross, "junk_idx": offset - day.plans[source].block(born)[1]})
+    ident = pl.DataFrame({"_key": own_vid, "vid": vid, "cross": cross, "junk_idx": offset - valid})
+    return ident if junk else ident.filter(_visible(ident["vid"], born, day.index, day.seed))
 
 
-def _vehicle_attrs(ident: pl.DataFrame, born: int, day: _Day, junk: bool, defects: int) -> pl.DataFrame:
+def _vehicle_attrs(ident: pl.DataFrame, born: int, day: _Day, junk: bool) -> pl.DataFrame:
     """Vehicle facts (from the vehicle id), today's price and any injected defect."""
     vid, key = ident["vid"], ident["_key"]
     vrng, lrng = _Rng(vid, day.seed), _Rng(key, day.seed)
@@ -393,6 +394,7 @@ def _vehicle_attrs(ident: pl.DataFrame, born: int, day: _Day, junk: bool, defect
     cond = vrng.index(_CONDITION_WEIGHTS, "condition")
     city = vrng.below(len(_CITIES), "city")
     feat1 = vrng.below(len(_FEATURES), "feature-1")
+    defects = len(VEHICLE_DEFECTS)
     feat2 = (feat1 + 1 + vrng.below(len(_FEATURES) - 1, "feature-2")) % len(_FEATURES)  # distinct
     df = pl.concat([ident, models], how="horizontal").with_columns(
         condition=pl.Series(_CONDITIONS).gather(cond),
@@ -411,7 +413,6 @@ def _vehicle_attrs(ident: pl.DataFrame, born: int, day: _Day, junk: bool, defect
         u_vin_gone=vrng.uniform("vin-missing"),
         factor=_drift(vid, born, day.index, day.seed, REPRICE_RATE, 0.90, 0.98),
         posted=_posted_offset(lrng, born),
-        u_key=lrng.uniform("listing"),
         defect=(ident["junk_idx"] % defects) if junk else pl.Series([None] * len(ident), dtype=pl.Int64),
         variant=((ident["junk_idx"] // defects + day.index) % 2) if junk else pl.Series([0] * len(ident)),
     )
@@ -477,10 +478,7 @@ def _id(prefix: str, key: pl.Expr, width: int, namespace: int) -> pl.Expr:
 
 
 def _dealer_rows(day: _Day, keys: pl.Series, born: int, junk: bool) -> pl.DataFrame:
-    ident = _vehicle_identity(day, "dealer_feed", keys, born, junk)
-    if not junk:
-        ident = ident.filter(_visible(ident["vid"], born, day.index, day.seed))
-    df = _vehicle_attrs(ident, born, day, junk, len(VEHICLE_DEFECTS))
+    df = _vehicle_attrs(_vehicle_identity(day, "dealer_feed", keys, born, junk), born, day, junk)
     ns = _NAMESPACE["dealer_feed"]
     listing_id = _id("DF-", pl.col("_key"), 6, ns)
     return df.select(
@@ -506,10 +504,7 @@ def _dealer_rows(day: _Day, keys: pl.Series, born: int, junk: bool) -> pl.DataFr
 
 
 def _marketplace_rows(day: _Day, keys: pl.Series, born: int, junk: bool) -> pl.DataFrame:
-    ident = _vehicle_identity(day, "marketplace_csv", keys, born, junk)
-    if not junk:
-        ident = ident.filter(_visible(ident["vid"], born, day.index, day.seed))
-    df = _vehicle_attrs(ident, born, day, junk, len(VEHICLE_DEFECTS))
+    df = _vehicle_attrs(_vehicle_identity(day, "marketplace_csv", keys, born, junk), born, day, junk)
     lrng = _Rng(df["_key"], day.seed)
     df = df.with_columns(
         suffix=pl.Series(_TITLE_SUFFIXES).gather(lrng.below(len(_TITLE_SUFFIXES), "title-suffix")),
@@ -617,7 +612,7 @@ def _jobs_rows(day: _Day, keys: pl.Series, born: int, junk: bool) -> pl.DataFram
 @dataclass(frozen=True)
 class _Source:
     name: str
-    fmt: str  # csv | jsonl | json
+    fmt: str  # csv | jsonl | json (also the file extension)
     share: float  # share of `rows` in scale mode
     sample: _Plan  # bundled-sample sizes
     build: Callable[[_Day, pl.Series, int, bool], pl.DataFrame]
@@ -633,17 +628,16 @@ SOURCES: dict[str, _Source] = {
 }
 # Keys are offset per source so that draws (and listing ids) never collide across sources.
 _NAMESPACE = {"dealer_feed": 1 << 40, "marketplace_csv": 2 << 40, "jobs_board": 3 << 40}
-_EXTENSION = {"json": "json", "csv": "csv", "jsonl": "jsonl"}
 
 
 def _plans(rows: int | None) -> dict[str, _Plan]:
     if rows is None:
         return {name: s.sample for name, s in SOURCES.items()}
-    hidden = GAP_RATE / GAP_EVERY * 1.5  # share of valid listings inside a gap on a given day
+    # Sized for day 0; later days run ~4% lower because some listings sit in a 1-2 day gap.
     plans = {}
     for name, s in SOURCES.items():
         n = max(1, round(rows * s.share))
-        initial = max(1, round(n * (1 - INVALID_RATE - DUP_RATE) / (1 - hidden)))
+        initial = max(1, round(n * (1 - INVALID_RATE - DUP_RATE)))
         plans[name] = _Plan(initial, round(initial * TURNOVER), round(n * INVALID_RATE), None)
     return plans
 
@@ -748,7 +742,8 @@ def generate(
 
     rows=None writes the small bundled samples; rows=N writes about N rows a day split
     40% marketplace_csv / 30% dealer_feed / 30% jobs_board. A day's file depends only on
-    (seed, start, its day index, rows), not on `days`.
+    (seed, start, its day index, rows, chunk_rows), not on `days`; chunk_rows only matters
+    once a source has more rows a day than one chunk (duplicates and order are per chunk).
     """
     names = list(SOURCES) if sources is None else sources
     unknown = sorted(set(names) - set(SOURCES))
@@ -765,7 +760,7 @@ def generate(
         counts[name] = {}
         for index in range(days):
             day = _Day(seed, start, index, plans)
-            path = out / name / f"{day.date.isoformat()}.{_EXTENSION[source.fmt]}"
+            path = out / name / f"{day.date.isoformat()}.{source.fmt}"
             counts[name][day.date.isoformat()] = _write_day(source, day, path, chunk_rows, pretty=rows is None)
             files.append(str(path))
     return {"files": files, "rows": counts}

@@ -182,3 +182,20 @@ def test_query_views_over_the_lake(clean_db, workdir, instance):
     assert rows == [("dealer_feed", 3), ("jobs_board", 2), ("marketplace_csv", 2)]
     assert con.execute("SELECT count(*) FROM raw_listings").fetchone() == (13,)
     assert con.execute("SELECT count(*) FROM rejected_listings WHERE len(reasons) > 0").fetchone() == (3,)
+
+
+def test_ddl_matches_canonical_schema(clean_db):
+    """Adding a field to a kind without its column in sql/ must fail here, not in a 2 AM load."""
+    from resources import PostgresResource
+    from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA
+
+    pg = PostgresResource(database_url=clean_db, ddl_dir=str(Path(__file__).parents[1] / "sql"))
+    pg.apply_ddl()
+    pg.apply_ddl()  # idempotent
+    with psycopg.connect(clean_db) as conn:
+        cols = set(pg.table_columns(conn, "core", "listings"))
+        rejected = set(pg.table_columns(conn, "pipeline", "rejected_listings"))
+    enrichment = {"listing_id", "content_hash", "region", "investment_grade", "quality_score", "market_segment",
+                  "market_median", "market_sample_size", "price_vs_market", "market_position"}
+    assert cols == set(CANONICAL_SCHEMA) | set(LINEAGE_SCHEMA) | enrichment
+    assert set(LINEAGE_SCHEMA) <= rejected
