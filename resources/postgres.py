@@ -85,6 +85,7 @@ class PostgresResource(ConfigurableResource):
                         for chunk in _csv_chunks(f, cols):
                             copy.write(chunk)
                 rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(stage)).fetchone()[0]
+                copied = time.perf_counter()
                 where = sql.SQL(" AND ").join(
                     sql.SQL("{} = %s").format(sql.Identifier(k)) for k in partition)
                 deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
@@ -98,8 +99,10 @@ class PostgresResource(ConfigurableResource):
                      round(time.perf_counter() - started, 3)))
                 if before_commit is not None:
                     before_commit(conn)
+        done = time.perf_counter()
         return LoadResult(rows=rows, deleted=deleted, table=f"{schema}.{table}",
-                          seconds=round(time.perf_counter() - started, 3))
+                          seconds=round(done - started, 3), copy_seconds=round(copied - started, 3),
+                          swap_seconds=round(done - copied, 3))
 
     def execute(self, statement: sql.Composable | str, params: tuple | dict | None = None) -> None:
         with self.connect() as conn, conn.transaction():

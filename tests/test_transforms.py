@@ -232,3 +232,21 @@ def test_source_config_errors_name_source_and_key(doc, message):
     with pytest.raises(SourceConfigError) as e:
         parse_sources(doc)
     assert message in str(e.value)
+
+
+def test_json_reader_widens_schema_when_a_field_appears_late(tmp_path, monkeypatch):
+    from datetime import datetime, timezone
+
+    from pipeline_assets.transforms import readers
+
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
+    lines = [{"id": i, "company": {"name": f"C{i}"}} for i in range(3)] + [{"id": 3, "company": None, "x": 1}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(__import__("json").dumps(r) for r in lines) + "\n")
+    out = tmp_path / "out.parquet"
+    n = readers.read_to_parquet(src, "jsonl", out, origin="in.jsonl", fetched_at=datetime.now(timezone.utc))
+    df = pl.read_parquet(out)
+    assert n == 4 and df["_row"].to_list() == [1, 2, 3, 4] and df["_line"].to_list() == [1, 2, 3, 4]
+    assert df["company.name"].to_list() == ["C0", "C1", "C2", None]
+    assert df["x"].to_list() == [None, None, None, "1"]
+    assert not list(tmp_path.glob("*.part*"))

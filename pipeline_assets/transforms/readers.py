@@ -187,6 +187,11 @@ def _flatten(obj: dict[str, Any], prefix: str = "", out: dict[str, str | None] |
 
 
 def _write_chunks(records: Iterator[Record], out: str | Path, origin: str, fetched_at: datetime) -> int:
+    """Write records in chunks. A field that first appears mid-file (common in
+    real feeds) closes the current part and starts a wider one; the parts are
+    merged by name at the end, with the missing fields null."""
+    out = Path(out)
+    parts: list[Path] = []
     writer: pq.ParquetWriter | None = None
     columns: list[str] = []
     total = 0
@@ -195,19 +200,17 @@ def _write_chunks(records: Iterator[Record], out: str | Path, origin: str, fetch
     hashes: list[str] = []
 
     def flush() -> None:
-        nonlocal writer, columns
+        nonlocal writer
         if not buf:
             return
-        for rec in buf:  # new keys may appear late in a file: widen the schema
-            for k in rec:
-                if k not in columns:
-                    if writer is not None:
-                        raise SourceParseError(
-                            f"{origin}: field {k!r} first appears after record {total - len(buf)}; "
-                            "files whose fields change mid-stream are not supported")
-                    columns.append(k)
-        arrays = {c: pa.array([r.get(c) for r in buf], pa.string()) for c in columns}
+        new = [k for rec in buf for k in rec if k not in columns]
+        if new:
+            columns.extend(dict.fromkeys(new))
+            if writer is not None:
+                writer.close()
+                writer = None
         start = total - len(buf)
+        arrays = {c: pa.array([r.get(c) for r in buf], pa.string()) for c in columns}
         arrays["_file"] = pa.array([origin] * len(buf), pa.string())
         arrays["_row"] = pa.array(range(start + 1, start + len(buf) + 1), pa.int64())
         arrays["_line"] = pa.array(lines, pa.int64())
@@ -215,7 +218,8 @@ def _write_chunks(records: Iterator[Record], out: str | Path, origin: str, fetch
         arrays["_payload_hash"] = pa.array(hashes, pa.string())
         table = pa.table(arrays)
         if writer is None:
-            writer = pq.ParquetWriter(str(out), table.schema, compression="zstd")
+            parts.append(out.with_name(f"{out.name}.part{len(parts)}"))
+            writer = pq.ParquetWriter(str(parts[-1]), table.schema, compression="zstd")
         writer.write_table(table)
         buf.clear(); lines.clear(); hashes.clear()
 
@@ -231,12 +235,22 @@ def _write_chunks(records: Iterator[Record], out: str | Path, origin: str, fetch
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:
+    if not parts:
         # An empty feed is a valid (empty) collection: keep the lineage schema.
         pq.write_table(pa.table({
             "_file": pa.array([], pa.string()), "_row": pa.array([], pa.int64()),
             "_line": pa.array([], pa.int64()), "_fetched_at": pa.array([], pa.timestamp("us", "UTC")),
             "_payload_hash": pa.array([], pa.string())}), str(out))
+    elif len(parts) == 1:
+        parts[0].replace(out)
+    else:
+        files = ", ".join(f"'{_sql_str(str(p))}'" for p in parts)
+        con = _duck("1GB")
+        con.execute(f"COPY (SELECT * FROM read_parquet([{files}], union_by_name = true) ORDER BY _row) "
+                    f"TO '{_sql_str(str(out))}' (FORMAT parquet, COMPRESSION zstd)")
+        con.close()
+        for p in parts:
+            p.unlink()
     return total
 
 

@@ -183,7 +183,7 @@ def main() -> int:
         csv_path = work / "enriched.csv"
         with psycopg.connect(url) as conn:
             cols = pg.table_columns(conn, "core", "listings")
-            conn.execute("CREATE TABLE core.listings_psql (LIKE core.listings INCLUDING DEFAULTS)")
+            conn.execute("CREATE TABLE core.listings_psql (LIKE core.listings INCLUDING ALL)")
             conn.commit()
         duckdb.sql(f"COPY (SELECT {', '.join(cols)} FROM '{enriched}') TO '{csv_path}' (HEADER false)")
         psql = shutil.which("psql")
@@ -194,7 +194,8 @@ def main() -> int:
                             f"\\copy core.listings_psql ({', '.join(cols)}) FROM '{csv_path}' (FORMAT csv)"],
                            check=True)
             psql_s = time.perf_counter() - t0
-            print(f"{'baseline psql \\copy':<22} {n_deduped:>11,} rows {psql_s:8.2f} s "
+            label = "baseline psql \\copy"
+            print(f"{label:<22} {n_deduped:>11,} rows {psql_s:8.2f} s "
                   f"{n_deduped / psql_s:>12,.0f} rows/s (CSV already on disk)")
         else:
             psql_s = None
