@@ -44,7 +44,12 @@ def read_to_parquet(path: str | Path, fmt: str, out: str | Path, *, origin: str,
     if fmt == "parquet":
         return _parquet(path, out, origin, fetched_at, duckdb_memory_limit)
     if fmt == "jsonl":
-        return _write_chunks(_jsonl_records(path, origin), out, origin, fetched_at)
+        try:
+            return _jsonl_duckdb(path, out, origin, fetched_at, duckdb_memory_limit)
+        except duckdb.Error:
+            # The vectorized path does not say which line is broken: re-read
+            # record by record, which either succeeds or names the line.
+            return _write_chunks(_jsonl_records(path, origin), out, origin, fetched_at)
     if fmt == "json":
         return _write_chunks(_json_records(path, origin, record_path), out, origin, fetched_at)
     raise ValueError(f"unsupported format {fmt!r}")
@@ -72,20 +77,47 @@ def _csv(path: Path, out: str | Path, origin: str, fetched_at: datetime, mem: st
     src = (f"read_csv('{_sql_str(str(path))}', header=true, strict_mode=true, delim=',', "
            f"quote='\"', escape='\"', auto_detect=false, columns={cols})")
     try:
+        # Lines: the header is line 1; exact unless a quoted field holds a newline.
         con.execute(
             f"""COPY (SELECT t.*, '{_sql_str(origin)}' AS _file,
-                       row_number() OVER () AS _row, CAST(NULL AS BIGINT) AS _line,
+                       row_number() OVER () AS _row, row_number() OVER () + 1 AS _line,
                        TIMESTAMPTZ '{fetched_at.isoformat()}' AS _fetched_at,
                        sha256(to_json(t)) AS _payload_hash
                 FROM {src} t) TO '{_sql_str(str(out))}' (FORMAT parquet, COMPRESSION zstd)""")
     except duckdb.Error as e:
         raise SourceParseError(_csv_message(origin, str(e))) from None
-    n = con.execute(f"SELECT count(*) FROM '{_sql_str(str(out))}'").fetchone()[0]
-    # CSV lines: header is line 1; exact unless a field holds a newline.
-    con.execute(f"""COPY (SELECT * REPLACE (_row + 1 AS _line) FROM '{_sql_str(str(out))}')
-                    TO '{_sql_str(str(out))}.tmp' (FORMAT parquet, COMPRESSION zstd)""")
-    Path(f"{out}.tmp").replace(out)
-    return int(n)
+    return _parquet_rows(out)
+
+
+def _parquet_rows(path: str | Path) -> int:
+    return pq.ParquetFile(str(path)).metadata.num_rows
+
+
+def _flat_columns(name: str, dtype: duckdb.DuckDBPyType, path: list[str]) -> list[str]:
+    """Nested JSON objects become dotted text columns ("location.city")."""
+    ref = "t." + ".".join(f'"{_sql_ident(p)}"' for p in path)
+    if dtype.id == "struct":
+        return [c for child, ctype in dtype.children for c in _flat_columns(child, ctype, path + [child])]
+    label = _sql_ident(".".join(path))
+    if dtype.id in ("list", "map", "array", "json", "union"):
+        return [f'CAST(to_json({ref}) AS VARCHAR) AS "{label}"']
+    return [f'CAST({ref} AS VARCHAR) AS "{label}"']
+
+
+def _jsonl_duckdb(path: Path, out: str | Path, origin: str, fetched_at: datetime, mem: str) -> int:
+    con = _duck(mem)
+    # sample_size=-1: the schema comes from every line, so a field that first
+    # appears late is still a column.
+    src = f"read_json('{_sql_str(str(path))}', format='newline_delimited', records=true, sample_size=-1)"
+    rel = con.sql(f"SELECT * FROM {src}")
+    cols = [c for name, dtype in zip(rel.columns, rel.types) for c in _flat_columns(name, dtype, [name])]
+    con.execute(
+        f"""COPY (SELECT {', '.join(cols)}, '{_sql_str(origin)}' AS _file, row_number() OVER () AS _row,
+                   row_number() OVER () AS _line, TIMESTAMPTZ '{fetched_at.isoformat()}' AS _fetched_at,
+                   sha256(to_json(t)) AS _payload_hash
+            FROM {src} t) TO '{_sql_str(str(out))}' (FORMAT parquet, COMPRESSION zstd)""")
+    con.close()
+    return _parquet_rows(out)
 
 
 def _csv_message(origin: str, err: str) -> str:
@@ -111,7 +143,7 @@ def _parquet(path: Path, out: str | Path, origin: str, fetched_at: datetime, mem
                 TO '{_sql_str(str(out))}' (FORMAT parquet, COMPRESSION zstd)""")
     except duckdb.Error as e:
         raise SourceParseError(f"{origin}: unreadable Parquet: {str(e).splitlines()[0]}") from None
-    return int(con.execute(f"SELECT count(*) FROM '{_sql_str(str(out))}'").fetchone()[0])
+    return _parquet_rows(out)
 
 
 def _sql_str(s: str) -> str:
