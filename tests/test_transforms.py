@@ -11,7 +11,7 @@ import pytest
 
 from pipeline_assets.transforms import hashing
 from pipeline_assets.transforms.dedup import dedup
-from pipeline_assets.transforms.enrich import enrich
+from pipeline_assets.transforms.enrich import enrich, market_inputs, market_stats_sql
 from pipeline_assets.transforms.history import presence, scores, snapshots
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA, get_kind
 from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
@@ -167,6 +167,14 @@ def test_enrich_grades_regions_and_market():
     assert camaros["market_median"].to_list() == [50000.0] * 3
     assert camaros["market_position"].to_list() == ["below", "at", "above"]
     assert df.filter(pl.col("model") == "911")["market_position"][0] is None  # segment of 1: no position
+
+    # The DuckDB statistics used by the asset give the same answer as Polars.
+    lf = pl.LazyFrame(rows, schema=schema)
+    con = duckdb.connect()
+    con.register("inputs", market_inputs(lf).collect().to_arrow())
+    market = con.sql(market_stats_sql("inputs")).pl().lazy()
+    via_duckdb = enrich(lf, market).collect().sort("listing_id")
+    assert via_duckdb.select("market_median", "market_position").equals(df.select("market_median", "market_position"))
 
 
 def _pres(rows):

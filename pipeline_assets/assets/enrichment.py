@@ -6,11 +6,11 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionC
 
 import polars as pl
 
-from resources import LakeResource
+from resources import DuckDBResource, LakeResource
 
 from ..metadata import lake_metadata, markdown_table
 from ..partitions import daily_partitions
-from ..transforms.enrich import enrich
+from ..transforms.enrich import enrich, market_inputs, market_stats_sql
 
 by_date = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
@@ -30,13 +30,22 @@ by_date = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date"
     check_specs=[AssetCheckSpec("unique_listing_per_source", asset="enriched_listings",
                                 description="(source, listing_id) is unique within the day.")],
 )
-def enriched_listings(context: AssetExecutionContext, lake: LakeResource):
+def enriched_listings(context: AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
     day = context.partition_time_window.start.date()
     deduped = lake.scan("deduped_listings", [day])
     if deduped is None:
         raise FileNotFoundError(f"no deduped_listings partitions for {day}: run the ingest for that day first")
-    out = lake.scratch_file()
-    enrich(deduped).sink_parquet(str(out))
+    # Market statistics first (narrow, in DuckDB under its memory limit), then
+    # one streaming pass that joins the small per-segment table.
+    inputs, out = lake.scratch_file(), lake.scratch_file()
+    market_inputs(deduped).sink_parquet(str(inputs))
+    con = duckdb.connect()
+    try:
+        market = con.sql(market_stats_sql(f"read_parquet('{inputs}')")).pl().lazy()
+    finally:
+        con.close()
+        inputs.unlink(missing_ok=True)
+    enrich(deduped, market).sink_parquet(str(out))
     df = pl.scan_parquet(str(out))
     summary = (df.group_by("source", "kind").agg(
         pl.len().alias("listings"), pl.col("quality_score").mean().round(1).alias("avg_quality"),

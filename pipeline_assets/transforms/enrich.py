@@ -73,8 +73,33 @@ def market_value() -> pl.Expr:
     return _per_kind(lambda kind: pl.col(kind.market_value).cast(pl.Float64))
 
 
-def enrich(listings: pl.LazyFrame) -> pl.LazyFrame:
-    """Add enrichment columns to a day's deduped listings (all sources)."""
+def market_inputs(listings: pl.LazyFrame) -> pl.LazyFrame:
+    """The narrow projection market statistics need: one value per listing and segment."""
+    return listings.select(
+        "listing_id", market_segment().alias("market_segment"), market_value().alias("market_value"),
+    ).filter(pl.col("market_value").is_not_null() & pl.col("market_segment").is_not_null())
+
+
+def market_stats_sql(inputs_relation: str) -> str:
+    """Segment medians in DuckDB, which spills the per-listing de-duplication to
+    disk under its memory limit; the result has one row per segment. A vehicle
+    listed on two sites counts once (per listing_id), so cross-posting does not
+    move its segment's median."""
+    return f"""
+        SELECT market_segment, median(market_value) AS market_median,
+               count(*)::BIGINT AS market_sample_size
+        FROM (SELECT listing_id, any_value(market_segment) AS market_segment,
+                     any_value(market_value) AS market_value
+              FROM {inputs_relation} GROUP BY listing_id)
+        GROUP BY market_segment"""
+
+
+def enrich(listings: pl.LazyFrame, market: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Add enrichment columns to a day's deduped listings (all sources).
+
+    `market` (from market_stats_sql) is small: one row per segment. Without it
+    the statistics are computed here in Polars, which is fine for small frames
+    and tests but holds the day in memory."""
     base = listings.with_columns(
         pl.col("state").replace_strict(STATE_REGION, default=None, return_dtype=pl.String).alias("region"),
         investment_grade().alias("investment_grade"),
@@ -82,16 +107,13 @@ def enrich(listings: pl.LazyFrame) -> pl.LazyFrame:
         market_segment().alias("market_segment"),
         market_value().alias("_market_value"),
     )
-    # The market is the day's listings across all sources. A vehicle listed
-    # on two sites counts once per listing_id, so cross-posting does not move
-    # its segment's median.
-    market = (
-        base.filter(pl.col("_market_value").is_not_null() & pl.col("market_segment").is_not_null())
-        .unique(subset=["listing_id"], keep="first")
-        .group_by("market_segment")
-        .agg(pl.col("_market_value").median().alias("market_median"),
-             pl.len().cast(pl.Int64).alias("market_sample_size"))
-    )
+    if market is None:
+        market = (
+            market_inputs(listings).unique(subset=["listing_id"], keep="first")
+            .group_by("market_segment")
+            .agg(pl.col("market_value").median().alias("market_median"),
+                 pl.len().cast(pl.Int64).alias("market_sample_size"))
+        )
     ratio = pl.col("_market_value") / pl.col("market_median") - 1
     comparable = (pl.col("market_sample_size") >= MIN_MARKET_SAMPLE) & pl.col("_market_value").is_not_null()
     return (
