@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 import fsspec
@@ -108,6 +110,22 @@ class LakeResource(ConfigurableResource):
         tmp = self.scratch_file()
         self.fs().get_file(uri, str(tmp))
         return tmp, True
+
+    @contextmanager
+    def local_file(self, uri: str) -> Iterator[Path]:
+        """`local_copy` as a context: a downloaded copy is removed afterwards."""
+        path, temporary = self.local_copy(uri)
+        try:
+            yield path
+        finally:
+            if temporary:
+                path.unlink(missing_ok=True)
+
+    def parquet_rows(self, asset: str, day: date, source: str | None = None) -> int:
+        import pyarrow.parquet as pq
+
+        with self.local_file(self.partition_file(asset, day, source)) as p:
+            return pq.ParquetFile(str(p)).metadata.num_rows
 
     def scan(self, asset: str, days: list[date], source: str | None = None,
              per_source: bool = True) -> pl.LazyFrame | None:

@@ -43,28 +43,20 @@ from ..transforms.kinds import get_kind
 def dedup_listings(context: AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource):
     day, source_name = source_day(context.partition_key)
     kind = get_kind(source_catalog()[source_name].kind)
-    validated_local, temporary = lake.local_copy(lake.partition_file("validated_listings", day, source_name))
     deduped_file, dup_file = lake.scratch_file(), lake.scratch_file()
     con = duckdb.connect()
-    try:
+    with lake.local_file(lake.partition_file("validated_listings", day, source_name)) as validated_local:
         deduped, dups = dedup(con, str(validated_local), kind)
         deduped.write_parquet(str(deduped_file), compression="zstd")
         dups.write_parquet(str(dup_file), compression="zstd")
         by_kind = con.sql(f"SELECT duplicate_kind, count(*) AS rows FROM '{dup_file}' "
                           "GROUP BY 1 ORDER BY 1").pl()
         distinct_ids = con.execute(f"SELECT count(DISTINCT listing_id) FROM '{deduped_file}'").fetchone()[0]
-    finally:
-        con.close()
-        if temporary:
-            validated_local.unlink(missing_ok=True)
+    con.close()
 
     n_deduped, n_dups = parquet_rows(deduped_file), parquet_rows(dup_file)
-    raw_local, raw_tmp = lake.local_copy(lake.partition_file("raw_listings", day, source_name))
-    rej_local, rej_tmp = lake.local_copy(lake.partition_file("rejected_listings", day, source_name))
-    n_raw, n_rejected = parquet_rows(raw_local), parquet_rows(rej_local)
-    for p, t in ((raw_local, raw_tmp), (rej_local, rej_tmp)):
-        if t:
-            p.unlink(missing_ok=True)
+    n_raw = lake.parquet_rows("raw_listings", day, source_name)
+    n_rejected = lake.parquet_rows("rejected_listings", day, source_name)
 
     d_meta = lake_metadata(deduped_file, lake.partition_file("deduped_listings", day, source_name),
                            ["listing_id", "source_listing_id", "title", "vin", "price"])

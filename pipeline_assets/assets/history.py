@@ -9,7 +9,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionC
 
 from resources import LakeResource, PipelineSettings
 
-from ..metadata import lake_metadata, markdown_table, parquet_rows
+from ..metadata import lake_metadata
 from ..partitions import daily_partitions, source_catalog
 from ..transforms.history import SCORE_WEIGHTS, presence, scores, snapshots
 from .enrichment import by_date
@@ -37,12 +37,8 @@ def _counts(lake: LakeResource, day: date) -> tuple[pl.LazyFrame, list[str]]:
         if not lake.exists("deduped_listings", day, name):
             missing.append(name)
             continue
-        n = {}
-        for asset in ("raw_listings", "rejected_listings", "duplicate_listings"):
-            local, tmp = lake.local_copy(lake.partition_file(asset, day, name))
-            n[asset] = parquet_rows(local)
-            if tmp:
-                local.unlink(missing_ok=True)
+        n = {asset: lake.parquet_rows(asset, day, name)
+             for asset in ("raw_listings", "rejected_listings", "duplicate_listings")}
         rows.append({"source": name, "kind": src.kind, "raw_rows": n["raw_listings"],
                      "rejected_rows": n["rejected_listings"], "duplicate_rows": n["duplicate_listings"]})
     schema = {"source": pl.String, "kind": pl.String, "raw_rows": pl.Int64, "rejected_rows": pl.Int64,

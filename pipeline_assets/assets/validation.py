@@ -46,8 +46,7 @@ def validate_listings(context: AssetExecutionContext, lake: LakeResource, settin
     source = source_catalog()[source_name]
     kind = get_kind(source.kind)
     raw_uri = lake.partition_file("raw_listings", day, source_name)
-    raw_local, temporary = lake.local_copy(raw_uri)
-    try:
+    with lake.local_file(raw_uri) as raw_local:
         raw = pl.scan_parquet(str(raw_local))
         try:
             check_mapping(source_name, source.fields, raw.collect_schema().names(), source.location_for(day))
@@ -59,9 +58,6 @@ def validate_listings(context: AssetExecutionContext, lake: LakeResource, settin
         # always add up to raw, and the raw file is parsed a single time.
         validate(raw, source=source_name, kind=kind, fields=source.fields, day=day).sink_parquet(str(checked_file))
         raw_rows = parquet_rows(raw_local)
-    finally:
-        if temporary:
-            raw_local.unlink(missing_ok=True)
 
     checked = pl.scan_parquet(str(checked_file))
     valid_file, rejected_file = lake.scratch_file(), lake.scratch_file()

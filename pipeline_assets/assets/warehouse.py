@@ -13,12 +13,8 @@ from ..partitions import daily_partitions, source_day, source_day_partitions
 def _load(lake: LakeResource, postgres: PostgresResource, asset_name: str, day: date, source: str | None,
           schema: str, table: str, partition: dict) -> MaterializeResult:
     postgres.apply_ddl()
-    local, temporary = lake.local_copy(lake.partition_file(asset_name, day, source))
-    try:
+    with lake.local_file(lake.partition_file(asset_name, day, source)) as local:
         result = postgres.replace_partition(schema, table, [local], partition)
-    finally:
-        if temporary:
-            local.unlink(missing_ok=True)
     where = " AND ".join(f"{k} = '{v}'" for k, v in partition.items())
     return MaterializeResult(metadata={
         "dagster/row_count": result["rows"],

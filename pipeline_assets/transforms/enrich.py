@@ -17,7 +17,6 @@ CENSUS_REGIONS = {
     "South": "DE DC FL GA MD NC SC VA WV AL KY MS TN AR LA OK TX",
     "West": "AZ CO ID MT NV NM UT WY AK CA HI OR WA",
 }
-STATE_REGION = {st: region for region, states in CENSUS_REGIONS.items() for st in states.split()}
 
 SPORTS_CARS = ("Corvette", "Porsche", "Ferrari", "Jaguar")
 MUSCLE_CARS = ("Chevelle", "GTO", "Challenger", "Camaro", "Mustang")
@@ -26,6 +25,14 @@ MUSCLE_CARS = ("Chevelle", "GTO", "Challenger", "Camaro", "Mustang")
 MIN_MARKET_SAMPLE = 3
 # Within +-10% of the segment median counts as "at market".
 AT_MARKET_BAND = 0.10
+
+
+def region() -> pl.Expr:
+    # Element-wise (streams); replace_strict would fall back to in-memory.
+    expr = pl.lit(None, dtype=pl.String)
+    for name, states in CENSUS_REGIONS.items():
+        expr = pl.when(pl.col("state").is_in(states.split())).then(pl.lit(name)).otherwise(expr)
+    return expr
 
 
 def _contains_any(s: pl.Expr, words: tuple[str, ...]) -> pl.Expr:
@@ -101,7 +108,7 @@ def enrich(listings: pl.LazyFrame, market: pl.LazyFrame | None = None) -> pl.Laz
     the statistics are computed here in Polars, which is fine for small frames
     and tests but holds the day in memory."""
     base = listings.with_columns(
-        pl.col("state").replace_strict(STATE_REGION, default=None, return_dtype=pl.String).alias("region"),
+        region().alias("region"),
         investment_grade().alias("investment_grade"),
         quality_score().alias("quality_score"),
         market_segment().alias("market_segment"),

@@ -65,8 +65,12 @@ def parse(f: Field, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         value = pl.when(up.is_in(US_STATES)).then(up)
     elif p == "enum":
         assert f.choices
-        lookup = {c.lower(): c for c in f.choices}
-        value = s.str.to_lowercase().replace_strict(lookup, default=None, return_dtype=pl.String)
+        # An element-wise when-chain, not replace_strict: the latter runs as an
+        # in-memory fallback in Polars' streaming engine and buffers the column.
+        low = s.str.to_lowercase()
+        value = pl.lit(None, dtype=pl.String)
+        for c in reversed(f.choices):
+            value = pl.when(low == c.lower()).then(pl.lit(c)).otherwise(value)
     else:  # pragma: no cover - guarded by Field.__post_init__
         raise ValueError(p)
     invalid = s.is_not_null() & value.is_null()
