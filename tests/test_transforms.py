@@ -258,3 +258,22 @@ def test_json_reader_widens_schema_when_a_field_appears_late(tmp_path, monkeypat
     assert df["company.name"].to_list() == ["C0", "C1", "C2", None]
     assert df["x"].to_list() == [None, None, None, "1"]
     assert not list(tmp_path.glob("*.part*"))
+
+
+def test_batched_transform_equals_one_pass(tmp_path):
+    from pipeline_assets.transforms.batches import map_batches_to_parquet
+
+    rows = [car(id=str(i), Year=str(1950 + i % 80), Price=f"${1000 + i}") for i in range(1050)]
+    raw = tmp_path / "raw.parquet"
+    raw_frame(rows).sink_parquet(raw)
+    fn = lambda lf: validate(lf, source="m", kind=VEHICLES, fields=VFIELDS, day=DAY)  # noqa: E731
+    out = tmp_path / "batched.parquet"
+    n = map_batches_to_parquet([raw, raw], fn, out, batch_rows=100)
+    once = pl.concat([fn(pl.scan_parquet(raw)), fn(pl.scan_parquet(raw))]).collect()
+    assert n == 2100 and pl.read_parquet(out).equals(once)
+    assert pq_row_groups(out) == 22  # 11 batches per file: memory bounded by the batch, not the file
+
+
+def pq_row_groups(path) -> int:
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(str(path)).metadata.num_row_groups

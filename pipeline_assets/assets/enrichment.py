@@ -1,6 +1,8 @@
 """enriched_listings: one day across all sources."""
 
 
+from contextlib import ExitStack
+
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionContext, MaterializeResult,
                      MultiToSingleDimensionPartitionMapping, asset)
 
@@ -9,7 +11,8 @@ import polars as pl
 from resources import DuckDBResource, LakeResource
 
 from ..metadata import lake_metadata, markdown_table
-from ..partitions import daily_partitions
+from ..partitions import daily_partitions, source_catalog
+from ..transforms.batches import map_batches_to_parquet
 from ..transforms.enrich import enrich, market_inputs, market_stats_sql
 
 by_date = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
@@ -45,7 +48,11 @@ def enriched_listings(context: AssetExecutionContext, lake: LakeResource, duckdb
     finally:
         con.close()
         inputs.unlink(missing_ok=True)
-    enrich(deduped, market).sink_parquet(str(out))
+    files = [lake.partition_file("deduped_listings", day, s) for s in sorted(source_catalog())
+             if lake.exists("deduped_listings", day, s)]
+    with ExitStack() as stack:
+        local = [stack.enter_context(lake.local_file(f)) for f in files]
+        map_batches_to_parquet(local, lambda lf: enrich(lf, market), out)
     df = pl.scan_parquet(str(out))
     summary = (df.group_by("source", "kind").agg(
         pl.len().alias("listings"), pl.col("quality_score").mean().round(1).alias("avg_quality"),

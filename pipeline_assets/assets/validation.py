@@ -9,6 +9,7 @@ from resources import LakeResource, PipelineSettings, PostgresResource
 
 from ..metadata import lake_metadata, markdown_table, parquet_rows
 from ..partitions import source_catalog, source_day, source_day_partitions
+from ..transforms.batches import map_batches_to_parquet
 from ..transforms.kinds import get_kind
 from ..transforms.validate import MappingError, check_mapping, rejected_view, valid_view, validate
 from .collection import record_error
@@ -54,15 +55,17 @@ def validate_listings(context: AssetExecutionContext, lake: LakeResource, settin
             record_error(postgres, day, source_name, "validate", raw_uri, str(e), context.run_id)
             raise Failure(description=str(e)) from None
         checked_file = lake.scratch_file()
-        # Sink once, then split the small typed file twice: valid + rejected
+        # Check once into a typed file, then split it twice: valid + rejected
         # always add up to raw, and the raw file is parsed a single time.
-        validate(raw, source=source_name, kind=kind, fields=source.fields, day=day).sink_parquet(str(checked_file))
+        # Bounded batches keep memory flat however large the day is.
+        map_batches_to_parquet(
+            [raw_local], lambda lf: validate(lf, source=source_name, kind=kind, fields=source.fields, day=day),
+            checked_file)
         raw_rows = parquet_rows(raw_local)
 
-    checked = pl.scan_parquet(str(checked_file))
     valid_file, rejected_file = lake.scratch_file(), lake.scratch_file()
-    valid_view(checked).sink_parquet(str(valid_file))
-    rejected_view(checked).sink_parquet(str(rejected_file))
+    map_batches_to_parquet([checked_file], valid_view, valid_file)
+    map_batches_to_parquet([checked_file], rejected_view, rejected_file)
     checked_file.unlink()
 
     valid_n, rejected_n = parquet_rows(valid_file), parquet_rows(rejected_file)

@@ -69,13 +69,15 @@ def run_stage(name: str, work: Path, db_url: str | None) -> dict:
                                  record_path=s.record_path, fetched_at=datetime(2026, 11, 16, 6, tzinfo=timezone.utc))
         return {"out_rows": n}
     if name == "validate + split":
+        from pipeline_assets.transforms.batches import map_batches_to_parquet
         from pipeline_assets.transforms.validate import rejected_view, valid_view, validate
-        for s in sources:
+        for s in sources:  # as the validation asset does it
             chk = lake / f"checked_{s.name}.parquet"
-            validate(pl.scan_parquet(lake / f"raw_{s.name}.parquet"), source=s.name, kind=get_kind(s.kind),
-                     fields=s.fields, day=DAY).sink_parquet(chk)
-            valid_view(pl.scan_parquet(chk)).sink_parquet(lake / f"valid_{s.name}.parquet")
-            rejected_view(pl.scan_parquet(chk)).sink_parquet(lake / f"rejected_{s.name}.parquet")
+            map_batches_to_parquet([lake / f"raw_{s.name}.parquet"],
+                                   lambda lf, s=s: validate(lf, source=s.name, kind=get_kind(s.kind),
+                                                            fields=s.fields, day=DAY), chk)
+            map_batches_to_parquet([chk], valid_view, lake / f"valid_{s.name}.parquet")
+            map_batches_to_parquet([chk], rejected_view, lake / f"rejected_{s.name}.parquet")
             chk.unlink()
         return {"out_rows": pl.scan_parquet(list(lake.glob("valid_*.parquet"))).select(pl.len()).collect().item()}
     if name == "dedup (duckdb)":
@@ -93,7 +95,8 @@ def run_stage(name: str, work: Path, db_url: str | None) -> dict:
         deduped = pl.scan_parquet(deduped_files)
         market_inputs(deduped).sink_parquet(lake / "market_inputs.parquet")
         market = _duck(work).sql(market_stats_sql(f"read_parquet('{lake / 'market_inputs.parquet'}')")).pl().lazy()
-        enrich(deduped, market).sink_parquet(lake / "enriched.parquet")
+        from pipeline_assets.transforms.batches import map_batches_to_parquet
+        map_batches_to_parquet(deduped_files, lambda lf: enrich(lf, market), lake / "enriched.parquet")
         return {"out_rows": pl.scan_parquet(lake / "enriched.parquet").select(pl.len()).collect().item()}
     if name == "snapshots + scores":
         from pipeline_assets.transforms.history import presence, scores, snapshots
