@@ -12,7 +12,7 @@ import pytest
 from pipeline_assets.transforms import hashing
 from pipeline_assets.transforms.dedup import dedup
 from pipeline_assets.transforms.enrich import enrich, market_inputs, market_stats_sql
-from pipeline_assets.transforms.history import presence, scores, snapshots
+from pipeline_assets.transforms.history import listing_quality, presence_stats, scores, snapshots
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA, get_kind
 from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
 from pipeline_assets.transforms.validate import rejected_view, valid_view, validate
@@ -177,9 +177,12 @@ def test_enrich_grades_regions_and_market():
     assert via_duckdb.select("market_median", "market_position").equals(df.select("market_median", "market_position"))
 
 
-def _pres(rows):
-    return pl.LazyFrame(rows, schema={"source": pl.String, "listing_id": pl.String, "observed_date": pl.Date},
+def _stats(rows, day):
+    pres = pl.DataFrame(rows, schema={"source": pl.String, "listing_id": pl.String, "observed_date": pl.Date},
                         orient="row")
+    con = duckdb.connect()
+    con.register("pres", pres.to_arrow())
+    return presence_stats(con, "pres", day).lazy()
 
 
 def test_snapshots_new_continuing_reposts_disappeared():
@@ -189,7 +192,7 @@ def test_snapshots_new_continuing_reposts_disappeared():
             ("a", "L1", d3), ("a", "L3", d3), ("a", "L4", d3)]
     counts = pl.LazyFrame([{"source": "a", "kind": "vehicles", "raw_rows": 5, "rejected_rows": 1,
                             "duplicate_rows": 1}])
-    s = snapshots(presence(_pres(rows)), d3, counts).collect().row(0, named=True)
+    s = snapshots(_stats(rows, d3), d3, counts).collect().row(0, named=True)
     assert (s["active_postings"], s["new_postings"], s["continuing_postings"], s["repost_count"],
             s["disappeared_postings"], s["compared_to"]) == (3, 1, 1, 1, 1, d2)
     assert s["rejection_rate"] == 0.2 and s["duplicate_rate"] == 0.25
@@ -200,19 +203,20 @@ def test_missing_source_day_is_not_counted_as_disappearing():
     rows = [("a", "L1", d1), ("a", "L2", d1), ("a", "L1", d3), ("a", "L2", d3)]
     counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
                             "duplicate_rows": 0}])
-    s = snapshots(presence(_pres(rows)), d3, counts).collect().row(0, named=True)
+    s = snapshots(_stats(rows, d3), d3, counts).collect().row(0, named=True)
     assert s["compared_to"] == d1 and s["disappeared_postings"] == 0 and s["continuing_postings"] == 2
 
 
 def test_scores_recompute_from_components():
     d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
-    pres = presence(_pres([("a", "L1", d1), ("a", "L1", d2), ("a", "L2", d2)]))
+    stats = _stats([("a", "L1", d1), ("a", "L1", d2), ("a", "L2", d2)], d2)
     counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
                             "duplicate_rows": 0}])
-    snaps = snapshots(pres, d2, counts)
+    snaps = snapshots(stats, d2, counts)
     today = pl.LazyFrame({"source": ["a", "a"], "quality_score": [50.0, 100.0],
                           "posted_at": [d2, date(2026, 1, 1)]})
-    s = scores(snaps, pres, today, d2).collect().row(0, named=True)
+    s = scores(snaps, listing_quality(today, d2)).collect().row(0, named=True)
+    assert s["median_age_days"] == 0.5 and s["lifespan_component"] == pytest.approx(100 * (1 - 0.5 / 30), abs=0.01)
     recomputed = (s["lifespan_weight"] * s["lifespan_component"] + s["repost_weight"] * s["repost_component"]
                   + s["data_quality_weight"] * s["data_quality_component"]
                   + s["freshness_weight"] * s["freshness_component"])

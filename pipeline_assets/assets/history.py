@@ -1,17 +1,18 @@
 """listing_snapshots and source_scores: per source per day."""
 
 
+from contextlib import ExitStack
 from datetime import date, timedelta
 
 import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionContext, MaterializeResult,
                      MetadataValue, TimeWindowPartitionMapping, asset)
 
-from resources import LakeResource, PipelineSettings
+from resources import DuckDBResource, LakeResource, PipelineSettings
 
 from ..metadata import lake_metadata
 from ..partitions import daily_partitions, source_catalog
-from ..transforms.history import SCORE_WEIGHTS, presence, scores, snapshots
+from ..transforms.history import SCORE_WEIGHTS, listing_quality, presence_stats, scores, snapshots
 from .enrichment import by_date
 
 # Day D compares with earlier days, so a backfill must finish D-1 before D.
@@ -24,11 +25,22 @@ def _window(day: date, days: int) -> list[date]:
     return [day - timedelta(days=i) for i in range(days, -1, -1)]
 
 
-def _presence(lake: LakeResource, day: date, settings: PipelineSettings) -> pl.LazyFrame:
-    scanned = lake.scan("deduped_listings", _window(day, settings.history_window_days))
-    if scanned is None:
+def _presence_stats(lake: LakeResource, duckdb: DuckDBResource, day: date,
+                    settings: PipelineSettings) -> pl.LazyFrame:
+    files = [lake.partition_file("deduped_listings", d, s) for d in _window(day, settings.history_window_days)
+             for s in sorted(source_catalog()) if lake.exists("deduped_listings", d, s)]
+    if not files:
         raise FileNotFoundError(f"no deduped_listings for {day}")
-    return presence(scanned.filter(pl.col("observed_date") <= day))
+    with ExitStack() as stack:
+        local = [str(stack.enter_context(lake.local_file(f))) for f in files]
+        con = duckdb.connect()
+        try:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in local)
+            stats = presence_stats(con, f"(SELECT source, listing_id, observed_date FROM read_parquet([{listed}]))",
+                                   day)
+        finally:
+            con.close()
+    return stats.lazy()
 
 
 def _counts(lake: LakeResource, day: date) -> tuple[pl.LazyFrame, list[str]]:
@@ -63,11 +75,12 @@ def _counts(lake: LakeResource, day: date) -> tuple[pl.LazyFrame, list[str]]:
     check_specs=[AssetCheckSpec("snapshot_accounting", asset="listing_snapshots",
                                 description="active = new + continuing + reposts for every source.")],
 )
-def listing_snapshots(context: AssetExecutionContext, lake: LakeResource, settings: PipelineSettings):
+def listing_snapshots(context: AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
+                      settings: PipelineSettings):
     day = context.partition_time_window.start.date()
     counts, missing = _counts(lake, day)
     out = lake.scratch_file()
-    snapshots(_presence(lake, day, settings), day, counts).sink_parquet(str(out))
+    snapshots(_presence_stats(lake, duckdb, day, settings), day, counts).sink_parquet(str(out))
     df = pl.read_parquet(str(out))
     unbalanced = df.filter(pl.col("active_postings") != pl.col("new_postings") + pl.col("continuing_postings")
                            + pl.col("repost_count")).height
@@ -91,14 +104,14 @@ def listing_snapshots(context: AssetExecutionContext, lake: LakeResource, settin
         "weight is stored beside the total."),
     metadata={"weights": MetadataValue.json(SCORE_WEIGHTS)},
 )
-def source_scores(context: AssetExecutionContext, lake: LakeResource, settings: PipelineSettings):
+def source_scores(context: AssetExecutionContext, lake: LakeResource):
     day = context.partition_time_window.start.date()
     snaps = lake.scan("listing_snapshots", [day], per_source=False)
     today = lake.scan("enriched_listings", [day], per_source=False)
     if snaps is None or today is None:
         raise FileNotFoundError(f"listing_snapshots / enriched_listings missing for {day}")
     out = lake.scratch_file()
-    scores(snaps, _presence(lake, day, settings), today, day).sink_parquet(str(out))
+    scores(snaps, listing_quality(today, day)).sink_parquet(str(out))
     meta = lake_metadata(out, lake.partition_file("source_scores", day),
                          ["source", "score", "lifespan_component", "repost_component",
                           "data_quality_component", "freshness_component"])

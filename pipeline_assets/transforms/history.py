@@ -11,12 +11,17 @@ yesterday must not make every listing look disappeared today.
   reposts     present on D, absent on the comparison day, seen earlier
   disappeared present on the comparison day, absent on D
 so active = new + continuing + reposts.
+
+The set operations run in DuckDB (they need every listing id of the window,
+and DuckDB spills under its memory limit); they return one row per source, so
+everything after them is small.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import polars as pl
 
 # Score weights keep the job-board reference's 40/30/20/10 structure. The
@@ -27,40 +32,53 @@ SCORE_WEIGHTS = {"lifespan": 0.40, "reposts": 0.30, "data_quality": 0.20, "fresh
 LIFESPAN_HORIZON_DAYS = 30
 FRESH_DAYS = 30
 
+PRESENCE_STATS_SCHEMA = {
+    "source": pl.String, "active_postings": pl.Int64, "new_postings": pl.Int64,
+    "continuing_postings": pl.Int64, "repost_count": pl.Int64, "disappeared_postings": pl.Int64,
+    "compared_to": pl.Date, "median_age_days": pl.Float64,
+}
 
-def presence(listings: pl.LazyFrame) -> pl.LazyFrame:
-    return listings.select("source", "listing_id", "observed_date").unique()
+
+def presence_stats(con: duckdb.DuckDBPyConnection, presence: str, day: date) -> pl.DataFrame:
+    """Per source on `day`, from a relation with (source, listing_id, observed_date) rows."""
+    d = f"DATE '{day.isoformat()}'"
+    rel = con.sql(f"""
+        WITH p AS (SELECT DISTINCT source, listing_id, observed_date FROM {presence} WHERE observed_date <= {d}),
+        today AS (SELECT source, listing_id FROM p WHERE observed_date = {d}),
+        cmp AS (SELECT source, max(observed_date) AS compared_to FROM p WHERE observed_date < {d} GROUP BY 1),
+        prev AS (SELECT p.source, p.listing_id FROM p JOIN cmp ON p.source = cmp.source
+                 AND p.observed_date = cmp.compared_to),
+        firsts AS (SELECT source, listing_id, min(observed_date) AS first_seen FROM p GROUP BY 1, 2),
+        flags AS (
+            SELECT t.source, prev.listing_id IS NOT NULL AS in_prev, f.first_seen < {d} AS seen_before,
+                   {d} - f.first_seen AS age_days
+            FROM today t
+            JOIN firsts f ON f.source = t.source AND f.listing_id = t.listing_id
+            LEFT JOIN prev ON prev.source = t.source AND prev.listing_id = t.listing_id),
+        agg AS (
+            SELECT source, count(*) AS active_postings,
+                   count(*) FILTER (WHERE NOT seen_before) AS new_postings,
+                   count(*) FILTER (WHERE in_prev) AS continuing_postings,
+                   count(*) FILTER (WHERE seen_before AND NOT in_prev) AS repost_count,
+                   median(age_days)::DOUBLE AS median_age_days
+            FROM flags GROUP BY 1),
+        gone AS (SELECT source, count(*) AS disappeared_postings FROM prev
+                 WHERE NOT EXISTS (SELECT 1 FROM today t WHERE t.source = prev.source AND t.listing_id = prev.listing_id)
+                 GROUP BY 1)
+        SELECT agg.source, active_postings, new_postings, continuing_postings, repost_count,
+               coalesce(disappeared_postings, 0) AS disappeared_postings, cmp.compared_to, median_age_days
+        FROM agg LEFT JOIN gone USING (source) LEFT JOIN cmp USING (source)
+        ORDER BY 1""")
+    return pl.from_arrow(rel.to_arrow_table()).cast(PRESENCE_STATS_SCHEMA)
 
 
-def snapshots(pres: pl.LazyFrame, day: date, counts: pl.LazyFrame) -> pl.LazyFrame:
-    """`pres`: presence over the window up to and including `day`.
-    `counts`: per source on `day`: kind, raw_rows, rejected_rows, duplicate_rows."""
-    d = pl.lit(day, dtype=pl.Date)
-    today = pres.filter(pl.col("observed_date") == d).select("source", "listing_id")
-    before = pres.filter(pl.col("observed_date") < d)
-    compared = before.group_by("source").agg(pl.col("observed_date").max().alias("compared_to"))
-    prev = (before.join(compared, on="source")
-            .filter(pl.col("observed_date") == pl.col("compared_to"))
-            .select("source", "listing_id").with_columns(pl.lit(True).alias("_prev")))
-    seen = before.select("source", "listing_id").unique().with_columns(pl.lit(True).alias("_seen"))
-
-    flagged = (today.join(prev, on=["source", "listing_id"], how="left")
-               .join(seen, on=["source", "listing_id"], how="left")
-               .with_columns(pl.col("_prev").fill_null(False), pl.col("_seen").fill_null(False)))
-    per_source = flagged.group_by("source").agg(
-        pl.len().cast(pl.Int64).alias("active_postings"),
-        (~pl.col("_seen")).sum().cast(pl.Int64).alias("new_postings"),
-        pl.col("_prev").sum().cast(pl.Int64).alias("continuing_postings"),
-        (pl.col("_seen") & ~pl.col("_prev")).sum().cast(pl.Int64).alias("repost_count"),
-    )
-    disappeared = (prev.join(today, on=["source", "listing_id"], how="anti")
-                   .group_by("source").agg(pl.len().cast(pl.Int64).alias("disappeared_postings")))
+def snapshots(stats: pl.LazyFrame, day: date, counts: pl.LazyFrame) -> pl.LazyFrame:
+    """`stats` from presence_stats; `counts` per source on `day`: kind, raw_rows,
+    rejected_rows, duplicate_rows. One row per source that delivered data."""
     return (
-        counts.join(per_source, on="source", how="left")
-        .join(disappeared, on="source", how="left")
-        .join(compared, on="source", how="left")
+        counts.join(stats, on="source", how="left")
         .with_columns(
-            d.alias("snapshot_date"),
+            pl.lit(day, dtype=pl.Date).alias("snapshot_date"),
             pl.col("active_postings", "new_postings", "continuing_postings", "repost_count",
                    "disappeared_postings").fill_null(0),
             pl.col("raw_rows").alias("posting_count"),
@@ -73,33 +91,37 @@ def snapshots(pres: pl.LazyFrame, day: date, counts: pl.LazyFrame) -> pl.LazyFra
         )
         .select("snapshot_date", "source", "kind", "posting_count", "active_postings", "new_postings",
                 "continuing_postings", "repost_count", "disappeared_postings", "compared_to",
-                "raw_rows", "rejected_rows", "duplicate_rows", "rejection_rate", "duplicate_rate")
+                "raw_rows", "rejected_rows", "duplicate_rows", "rejection_rate", "duplicate_rate",
+                "median_age_days")
         .sort("source")
     )
 
 
-def scores(snaps: pl.LazyFrame, pres: pl.LazyFrame, listings_today: pl.LazyFrame, day: date) -> pl.LazyFrame:
-    """One score per source for `day`, 0-100, with every component stored."""
+def listing_quality(listings_today: pl.LazyFrame, day: date) -> pl.LazyFrame:
+    """Per source: mean quality score and the share posted in the last FRESH_DAYS (a streaming aggregate)."""
     d = pl.lit(day, dtype=pl.Date)
-    first_seen = pres.group_by("source", "listing_id").agg(pl.col("observed_date").min().alias("first_seen"))
-    ages = (pres.filter(pl.col("observed_date") == d).join(first_seen, on=["source", "listing_id"])
-            .group_by("source").agg(((d - pl.col("first_seen")).dt.total_days())
-                                    .median().alias("median_age_days")))
-    quality = listings_today.group_by("source").agg(
+    return listings_today.group_by("source").agg(
         pl.col("quality_score").mean().alias("avg_quality_score"),
-        (pl.col("posted_at") >= d - pl.duration(days=FRESH_DAYS)).mean().alias("_fresh_share"),
+        (pl.col("posted_at") >= d - pl.duration(days=FRESH_DAYS)).mean().alias("fresh_share"),
     )
-    clip = lambda e: e.clip(0, 100)  # noqa: E731
+
+
+def scores(snaps: pl.LazyFrame, quality: pl.LazyFrame) -> pl.LazyFrame:
+    """One score per source, 0-100, with every component and weight stored.
+    `snaps` from snapshots(), `quality` from listing_quality()."""
+    def clip(e: pl.Expr) -> pl.Expr:
+        return e.clip(0, 100)
     w = SCORE_WEIGHTS
     return (
-        snaps.select("snapshot_date", "source", "kind", "active_postings", "repost_count", "rejection_rate")
-        .join(ages, on="source", how="left").join(quality, on="source", how="left")
+        snaps.select("snapshot_date", "source", "kind", "active_postings", "repost_count", "rejection_rate",
+                     "median_age_days")
+        .join(quality, on="source", how="left")
         .with_columns(
             clip(100 * (1 - pl.col("median_age_days").fill_null(0) / LIFESPAN_HORIZON_DAYS)).alias("lifespan_component"),
             clip(100 * (1 - pl.when(pl.col("active_postings") > 0)
                         .then(pl.col("repost_count") / pl.col("active_postings")).otherwise(0))).alias("repost_component"),
             clip(50 * (1 - pl.col("rejection_rate")) + 0.5 * pl.col("avg_quality_score").fill_null(0)).alias("data_quality_component"),
-            clip(100 * pl.col("_fresh_share").fill_null(0)).alias("freshness_component"),
+            clip(100 * pl.col("fresh_share").fill_null(0)).alias("freshness_component"),
         )
         .with_columns(
             (w["lifespan"] * pl.col("lifespan_component") + w["reposts"] * pl.col("repost_component")
