@@ -61,7 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import RunOutcome, run_days
 
     instance = DagsterInstance.get()
-    sources = args.source or [s.name for s in source_catalog().values() if s.enabled]
+    # Watched (inbox) sources run when files arrive; name them to run them here.
+    sources = args.source or [s.name for s in source_catalog().values() if s.enabled and not s.watch]
     unknown = set(sources) - set(source_catalog())
     if unknown:
         raise SystemExit(f"unknown source(s): {sorted(unknown)}; declared: {sorted(source_catalog())}")

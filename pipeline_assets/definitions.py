@@ -10,7 +10,7 @@ from resources import DuckDBResource, LakeResource, PipelineSettings, PostgresRe
 from resources.embedded_postgres import ensure_env
 
 from .assets import collection, dedup, enrichment, history, validation, warehouse
-from .automation import collection_schedules, daily_rollup_sensor
+from .automation import collection_schedules, daily_rollup_sensor, inbox_sensor
 from .jobs import daily_job, ingest_job
 from .settings import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
 
@@ -40,7 +40,7 @@ def build_definitions() -> Definitions:
                 warehouse.pg_source_scores],
         jobs=[ingest_job, daily_job],
         schedules=collection_schedules,
-        sensors=[daily_rollup_sensor],
+        sensors=[daily_rollup_sensor, inbox_sensor],
         resources=build_resources(),
     )
 

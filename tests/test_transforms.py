@@ -281,3 +281,23 @@ def test_batched_transform_equals_one_pass(tmp_path):
 def pq_row_groups(path) -> int:
     import pyarrow.parquet as pq
     return pq.ParquetFile(str(path)).metadata.num_row_groups
+
+
+def test_xml_file_reader(tmp_path):
+    from datetime import datetime, timezone
+
+    from pipeline_assets.transforms import readers
+
+    src = tmp_path / "feed.xml"
+    src.write_text('<?xml version="1.0"?><feed xmlns="urn:x"><vehicle id="V1"><make>Ford</make>'
+                   '<price currency="USD">35000</price></vehicle><vehicle id="V2"><make>Dodge</make></vehicle></feed>')
+    out = tmp_path / "out.parquet"
+    assert readers.read_to_parquet(src, "xml", out, origin="feed.xml", record_path="vehicle",
+                                   fetched_at=datetime.now(timezone.utc)) == 2
+    df = pl.read_parquet(out)
+    assert df["make"].to_list() == ["Ford", "Dodge"] and df["_row"].to_list() == [1, 2]
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<feed>\n<vehicle><make>Ford</make></vehicle>\n<vehicle><make>Do')
+    with pytest.raises(readers.SourceParseError, match="bad.xml"):
+        readers.read_to_parquet(bad, "xml", out, origin="bad.xml", record_path="vehicle",
+                                fetched_at=datetime.now(timezone.utc))

@@ -1,12 +1,21 @@
-"""raw_listings: collect one source-day as it arrived."""
+"""raw_listings: collect one source-day as it arrived.
 
+File sources read every file matching their location (local, s3://, https://,
+globs); HTTP sources (json_api, html, xml) are collected by
+pipeline_assets.collect. Either way the result is one all-text Parquet file
+with lineage, and the source's outcome (completed / partial / failed) is kept
+in pipeline.configs, with each failed page or file in pipeline.errors.
+"""
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+import duckdb
 import fsspec
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from psycopg.types.json import Jsonb
+from pydantic import Field
 
 from resources import LakeResource, PostgresResource
 
@@ -14,14 +23,55 @@ from ..metadata import lake_metadata
 from ..partitions import source_catalog, source_day, source_day_partitions
 from ..settings import PROJECT_ROOT
 from ..transforms.readers import SourceParseError, read_to_parquet, sha256_file
+from ..transforms.sources import Source
+from .collect_http import CollectionFailed, collect_http
 
 
-def record_error(postgres: PostgresResource, day, source: str, stage: str, uri: str | None,
-                 message: str, run_id: str) -> None:
+class CollectionConfig(Config):
+    replay: bool = Field(default=False, description=(
+        "Rebuild raw_listings from the raw payloads kept in the lake (raw_payloads/) without fetching "
+        "anything: re-run validation and later stages after a mapping or parser fix."))
+
+
+def record_error(postgres: PostgresResource, day: date, source: str, stage: str, uri: str | None,
+                 message: str, run_id: str, http_status: int | None = None, attempts: int | None = None,
+                 raw_path: str | None = None) -> None:
     postgres.apply_ddl()
     postgres.execute(
-        "INSERT INTO pipeline.errors (observed_date, source, stage, uri, message, run_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s)", (day, source, stage, uri, message, run_id))
+        "INSERT INTO pipeline.errors (observed_date, source, stage, uri, message, run_id, http_status, attempts, "
+        "raw_path) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (day, source, stage, uri, message, run_id, http_status, attempts, raw_path))
+
+
+def mirror_config(postgres: PostgresResource, source: Source) -> None:
+    """Keep pipeline.configs in step with sources.yaml (values as parameters)."""
+    postgres.apply_ddl()
+    cfg = source.collect or {"format": source.format, "location": source.location, "record_path": source.record_path,
+                             "watch": source.watch}
+    postgres.execute(
+        "INSERT INTO pipeline.configs (source, kind, source_type, enabled, schedule, config) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET kind = EXCLUDED.kind, "
+        "source_type = EXCLUDED.source_type, enabled = EXCLUDED.enabled, schedule = EXCLUDED.schedule, "
+        "config = EXCLUDED.config, updated_at = now()",
+        (source.name, source.kind, source.type, source.enabled, source.schedule,
+         Jsonb({**cfg, "fields": source.fields})))
+
+
+def record_outcome(postgres: PostgresResource, source: str, day: date, status: str, error: str | None,
+                   run_id: str) -> None:
+    postgres.execute(
+        "UPDATE pipeline.configs SET last_scrape_at = now(), last_status = %s, last_partition = %s, "
+        "last_error = %s, last_run_id = %s WHERE source = %s", (status, day, error, run_id, source))
+
+
+def _files(uri: str) -> list[str]:
+    """The files a location names: itself, or every match of its glob."""
+    scheme = urlparse(uri).scheme
+    if not any(ch in uri for ch in "*?["):
+        return [uri]
+    fs, path = fsspec.core.url_to_fs(uri)
+    found = sorted(fs.glob(path))
+    return [f if scheme in ("", "file") else f"{scheme}://{f}" for f in found]
 
 
 def _fetch(uri: str, lake: LakeResource) -> tuple[Path, datetime, bool]:
@@ -43,53 +93,96 @@ def _fetch(uri: str, lake: LakeResource) -> tuple[Path, datetime, bool]:
     return tmp, fetched.replace(microsecond=0), True
 
 
+def _collect_files(source: Source, day: date, lake: LakeResource, postgres: PostgresResource,
+                   out: Path) -> dict:
+    location = source.location_for(day, PROJECT_ROOT)
+    try:
+        uris = _files(location)
+    except OSError as e:
+        raise CollectionFailed(f"source {source.name} {day}: cannot list {location}: {e}", uri=location) from None
+    if not uris:
+        raise CollectionFailed(f"source {source.name} {day}: no file matches {location}", uri=location)
+    parts: list[tuple[Path, int]] = []
+    for uri in uris:
+        try:
+            local, fetched_at, temporary = _fetch(uri, lake)
+        except (FileNotFoundError, OSError) as e:
+            raise CollectionFailed(f"source {source.name} {day}: cannot fetch {uri}: {e}", uri=uri) from None
+        part = lake.scratch_file()
+        try:
+            n = read_to_parquet(local, source.format, part, origin=uri, fetched_at=fetched_at,
+                                record_path=source.record_path)
+            checksum, size = sha256_file(local), local.stat().st_size
+        except SourceParseError as e:
+            part.unlink(missing_ok=True)
+            raise CollectionFailed(str(e), uri=uri, stage="parse") from None
+        finally:
+            if temporary:
+                local.unlink(missing_ok=True)
+        postgres.execute(
+            "INSERT INTO pipeline.files (observed_date, source, uri, sha256, bytes, records, fetched_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (observed_date, source, uri) DO UPDATE SET "
+            "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, records = EXCLUDED.records, "
+            "fetched_at = EXCLUDED.fetched_at", (day, source.name, uri, checksum, size, n, fetched_at))
+        parts.append((part, n))
+    _merge(parts, out)
+    return {"files": MetadataValue.json(uris), "location": location}
+
+
+def _merge(parts: list[tuple[Path, int]], out: Path) -> None:
+    """One raw file per partition; `_row` stays unique across the files."""
+    if len(parts) == 1:
+        parts[0][0].replace(out)
+        return
+    selects, offset = [], 0
+    for path, n in parts:
+        selects.append(f"SELECT * REPLACE (_row + {offset} AS _row) FROM read_parquet('{path}')")
+        offset += n
+    con = duckdb.connect()
+    con.execute(f"COPY ({' UNION ALL BY NAME '.join(selects)} ORDER BY _row) TO '{out}' "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+    for path, _ in parts:
+        path.unlink()
+
+
 @asset(
     partitions_def=source_day_partitions,
     group_name="collection",
     kinds={"python", "parquet"},
     description=(
-        "Records exactly as collected from each source, one partition per source and day. "
+        "Records exactly as collected from each source, one partition per source and day: files "
+        "(local, s3://, https://, globs) or HTTP sources (paginated JSON APIs, HTML pages, XML feeds). "
         "Every source field is kept as text (nested JSON flattened to dotted names) with lineage: "
-        "`_file`, `_row`, `_line`, `_fetched_at` and `_payload_hash` (SHA-256 of the record). "
-        "A file that cannot be parsed fails only its own source-day, with the file and line in the "
-        "error, recorded in `pipeline.errors`."
+        "`_file` (file or page URL), `_row`, `_line`, `_fetched_at` and `_payload_hash` (SHA-256 of the "
+        "record). A source-day that cannot collect everything fails with the file, line or URL in the "
+        "error; each failure is in `pipeline.errors` and the source's last status in `pipeline.configs`. "
+        "HTTP responses are kept gzip-compressed under `raw_payloads/` for replay."
     ),
 )
-def raw_listings(context: AssetExecutionContext, lake: LakeResource,
+def raw_listings(context: AssetExecutionContext, config: CollectionConfig, lake: LakeResource,
                  postgres: PostgresResource) -> MaterializeResult:
     day, source_name = source_day(context.partition_key)
     source = source_catalog()[source_name]
-    uri = source.location_for(day, PROJECT_ROOT)
-    try:
-        local, fetched_at, temporary = _fetch(uri, lake)
-    except (FileNotFoundError, OSError) as e:
-        msg = f"source {source_name} {day}: cannot fetch {uri}: {e}"
-        record_error(postgres, day, source_name, "collect", uri, msg, context.run_id)
-        raise Failure(description=msg, metadata={"uri": uri}) from None
+    mirror_config(postgres, source)
     out = lake.scratch_file()
     try:
-        records = read_to_parquet(local, source.format, out, origin=uri, fetched_at=fetched_at,
-                                  record_path=source.record_path)
-        checksum, size = sha256_file(local), local.stat().st_size
-    except SourceParseError as e:
+        if source.is_http:
+            extra = collect_http(source, day, lake, out, replay=config.replay, log=context.log)
+        else:
+            extra = _collect_files(source, day, lake, postgres, out)
+    except CollectionFailed as e:
         out.unlink(missing_ok=True)
-        record_error(postgres, day, source_name, "parse", uri, str(e), context.run_id)
-        raise Failure(description=str(e), metadata={"uri": uri}) from None
-    finally:
-        if temporary:
-            local.unlink(missing_ok=True)
+        for err in e.errors or [{"uri": e.uri, "message": str(e)}]:
+            record_error(postgres, day, source_name, e.stage, err.get("uri"), err.get("message") or str(e),
+                         context.run_id, err.get("http_status"), err.get("attempts"), err.get("raw_path"))
+        record_outcome(postgres, source_name, day, e.status, str(e)[:2000], context.run_id)
+        raise Failure(description=str(e), metadata={"status": e.status, **e.metadata}) from None
     meta = lake_metadata(out, lake.partition_file("raw_listings", day, source_name))
     target = lake.publish(out, "raw_listings", day, source_name)
-    postgres.apply_ddl()
-    postgres.execute(
-        "INSERT INTO pipeline.files (observed_date, source, uri, sha256, bytes, records, fetched_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (observed_date, source, uri) DO UPDATE SET "
-        "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, records = EXCLUDED.records, "
-        "fetched_at = EXCLUDED.fetched_at",
-        (day, source_name, uri, checksum, size, records, fetched_at))
-    context.log.info(f"{source_name} {day}: {records} records from {uri}")
+    record_outcome(postgres, source_name, day, "completed", None, context.run_id)
+    context.log.info(f"{source_name} {day}: {meta['dagster/row_count']} records")
     return MaterializeResult(metadata={
-        **meta, "source_uri": MetadataValue.url(uri) if "://" in uri else MetadataValue.path(uri),
-        "file_sha256": checksum, "file_bytes": size, "format": source.format, "kind": source.kind,
+        **meta, **extra, "status": "completed", "source_type": source.type, "kind": source.kind,
         "lake_path": MetadataValue.path(target),
     })

@@ -19,6 +19,14 @@ from .kinds import get_kind
 
 SOURCE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FORMATS = ("json", "jsonl", "csv", "parquet")
+# `file` sources read files (local, s3://, https://, globs); the others are
+# collected over HTTP by pipeline_assets.collect.
+SOURCE_TYPES = ("file", "json_api", "html", "xml")
+SCHEDULE_ALIASES = {"hourly": "0 * * * *", "daily": "0 2 * * *", "weekly": "0 4 * * 0"}
+# Keys only HTTP sources have; they are checked by pipeline_assets.collect.
+HTTP_KEYS = {"url", "urls", "allowed_hosts", "allow_private_networks", "auth", "conditional", "params", "http",
+             "pagination", "record_path", "max_pages", "selectors", "item_selector", "next_selector", "detail",
+             "record_tag", "description"}
 URL_SCHEMES = ("", "file", "s3", "http", "https", "memory", "gs", "az", "abfs")
 
 
@@ -37,6 +45,15 @@ class Source:
     schedule: str = "0 2 * * *"
     enabled: bool = True
     options: dict = field(default_factory=dict)
+    type: str = "file"
+    # Files dropped at `location` trigger runs through the inbox sensor.
+    watch: bool = False
+    # The source's whole YAML entry, for HTTP collection (validated at load).
+    collect: dict = field(default_factory=dict)
+
+    @property
+    def is_http(self) -> bool:
+        return self.type != "file"
 
     def location_for(self, day: date, base_dir: Path | None = None) -> str:
         # $VARS are expanded at run time (bucket names, per-environment roots).
@@ -44,6 +61,15 @@ class Source:
         if urlparse(loc).scheme in ("", "file") and base_dir is not None and not Path(loc).is_absolute():
             loc = str(base_dir / loc)
         return loc
+
+
+def location_regex(template: str) -> re.Pattern[str]:
+    """A regex over paths for a location template: `{date}` captures the
+    partition date, `*` and `?` are globs."""
+    out = ""
+    for part in re.split(r"(\{date\}|\*|\?)", template):
+        out += {"{date}": r"(?P<date>\d{4}-\d{2}-\d{2})", "*": r"[^/]*", "?": r"[^/]"}.get(part, re.escape(part))
+    return re.compile(out + "$")
 
 
 def check_name(name: object, what: str = "source name") -> str:
@@ -69,8 +95,11 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
         if name in seen:
             raise SourceConfigError(f"{where}: declared twice")
         seen.add(name)
+        stype = entry.get("type", "file")
+        if stype not in SOURCE_TYPES:
+            raise SourceConfigError(f"{where}: key 'type': {stype!r} is not one of {list(SOURCE_TYPES)}")
         known = {"name", "kind", "format", "location", "fields", "record_path", "schedule",
-                 "enabled", "options"}
+                 "enabled", "options", "type"} | (HTTP_KEYS if stype != "file" else {"watch"})
         unknown = set(entry) - known
         if unknown:
             raise SourceConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
@@ -78,17 +107,21 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
             kind = get_kind(entry.get("kind"))
         except KeyError as e:
             raise SourceConfigError(f"{where}: key 'kind': {e.args[0]}") from None
-        fmt = entry.get("format")
-        if fmt not in FORMATS:
-            raise SourceConfigError(f"{where}: key 'format': {fmt!r} is not one of {list(FORMATS)}")
-        loc = entry.get("location")
-        if not isinstance(loc, str) or not loc:
-            raise SourceConfigError(f"{where}: key 'location' is required")
-        scheme = urlparse(loc).scheme
-        if scheme not in URL_SCHEMES:
-            raise SourceConfigError(f"{where}: key 'location': unsupported URL scheme {scheme!r}")
-        if scheme in ("http", "https", "s3") and not urlparse(loc).netloc:
-            raise SourceConfigError(f"{where}: key 'location': {loc!r} has no host")
+        if stype == "file":
+            fmt = entry.get("format")
+            if fmt not in FORMATS + ("xml",):
+                raise SourceConfigError(f"{where}: key 'format': {fmt!r} is not one of {list(FORMATS) + ['xml']}")
+            loc = entry.get("location")
+            if not isinstance(loc, str) or not loc:
+                raise SourceConfigError(f"{where}: key 'location' is required")
+            scheme = urlparse(loc).scheme
+            if scheme not in URL_SCHEMES:
+                raise SourceConfigError(f"{where}: key 'location': unsupported URL scheme {scheme!r}")
+            if scheme in ("http", "https", "s3") and not urlparse(loc).netloc:
+                raise SourceConfigError(f"{where}: key 'location': {loc!r} has no host")
+        else:
+            fmt, loc = "collected", entry.get("url") or ""
+            _check_http(entry, where)
         fields = entry.get("fields")
         if not isinstance(fields, dict) or not fields:
             raise SourceConfigError(f"{where}: key 'fields' must map canonical fields to source fields")
@@ -103,16 +136,52 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
         if missing:
             raise SourceConfigError(f"{where}: required field(s) not mapped: {', '.join(missing)}")
         schedule = str(entry.get("schedule", defaults.get("schedule", "0 2 * * *")))
+        schedule = SCHEDULE_ALIASES.get(schedule, schedule)
         if len(schedule.split()) != 5:
             raise SourceConfigError(f"{where}: key 'schedule': {schedule!r} is not a 5-field cron expression")
         out.append(Source(
             name=name, kind=kind.name, format=fmt, location=loc, fields=dict(fields),
-            record_path=entry.get("record_path"), schedule=schedule,
+            record_path=entry.get("record_path") if stype == "file" else None, schedule=schedule,
             enabled=bool(entry.get("enabled", True)), options=dict(entry.get("options") or {}),
+            type=stype, collect=collect_config(entry) if stype != "file" else {},
+            watch=bool(entry.get("watch", False)),
         ))
     if not out:
         raise SourceConfigError(f"{origin}: no sources declared")
     return out
+
+
+def collect_config(entry: dict) -> dict:
+    """The collection package's view of a source entry. In sources.yaml `fields`
+    maps canonical fields to record fields for every source type, so HTML and
+    XML extraction rules are written as `selectors` and renamed here."""
+    cfg = {k: v for k, v in entry.items() if k not in ("fields", "options", "selectors")}
+    if "selectors" in entry:
+        cfg["fields"] = entry["selectors"]
+    return cfg
+
+
+def expand_env(value):
+    """$VARS in every string of a config (hosts, tokens' variable names stay names)."""
+    if isinstance(value, str):
+        return os.path.expandvars(value)
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    return value
+
+
+def _check_http(entry: dict, where: str) -> None:
+    """HTTP sources are validated by the collection package's own models, so a
+    typo in pagination or selectors fails when the code loads, not at 2 AM."""
+    from pipeline_assets.collect.config import ConfigError, parse_source
+
+    try:
+        parse_source(expand_env(collect_config(entry)))
+    except ConfigError as e:
+        msg = str(e)
+        raise SourceConfigError(msg if msg.startswith("source ") else f"{where}: {msg}") from None
 
 
 def load_sources(path: str | Path) -> list[Source]:
