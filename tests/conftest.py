@@ -22,6 +22,7 @@ os.environ.setdefault("LISTINGS_START_DATE", "2026-11-01")
 os.environ.setdefault("LISTINGS_FIXTURES", str(FIXTURES))
 # HTTP fixture sources are validated at import with these; tests override them.
 os.environ.setdefault("COLLECT_TEST_PORT", "9")
+os.environ.setdefault("COLLECT_DOWN_PORT", "9")
 os.environ.setdefault("LISTINGS_INBOX", str(ROOT / "data" / "inbox"))
 
 import psycopg  # noqa: E402

@@ -151,3 +151,20 @@ def test_inbox_sensor_requests_one_run_per_new_file(clean_db, workdir, instance,
     assert _run(instance, ["market_inbox"])["market_inbox"].success
     raw = pl.read_parquet(workdir / "lake/raw_listings/date=2026-11-16/source=market_inbox/part-0.parquet")
     assert raw["_row"].to_list() == [1, 2, 3] and raw["_file"].n_unique() == 2
+
+
+def test_a_source_that_is_down_fails_alone(clean_db, workdir, instance, http_server, monkeypatch):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    monkeypatch.setenv("COLLECT_DOWN_PORT", str(s.getsockname()[1]))  # bound, never listening: refused
+    try:
+        results = _run(instance, ["down_api", "dealer_api"])
+    finally:
+        s.close()
+    assert results["dealer_api"].success and not results["down_api"].success
+    status = dict(_q(clean_db, "SELECT source, last_status FROM pipeline.configs"))
+    assert status == {"down_api": "failed", "dealer_api": "completed"}
+    (uri, attempts, message), = _q(clean_db, "SELECT uri, attempts, message FROM pipeline.errors")
+    assert uri.startswith("http://127.0.0.1:") and attempts == 2 and message

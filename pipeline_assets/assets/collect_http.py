@@ -44,7 +44,9 @@ def collect_http(source: Source, day: date, lake: LakeResource, out: Path, *, re
     raw_dir, remote = _raw_dir(lake, day, source.name)
     if remote and replay:
         lake.fs().get(lake.partition_dir("raw_payloads", day, source.name) + "/", str(raw_dir) + "/", recursive=True)
-    state_dir = DATA_DIR / "state" / source.name
+    # ETag/Last-Modified state per source-day: a 304 re-reads the body kept in
+    # that day's raw_payloads, so validators must not outlive it.
+    state_dir = DATA_DIR / "state" / source.name / day.isoformat()
     try:
         report = asyncio.run(collect_source(expand_env(source.collect), state_dir=state_dir, raw_dir=raw_dir,
                                             out_parquet=out, replay=replay))

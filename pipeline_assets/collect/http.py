@@ -200,6 +200,8 @@ class HttpClient:
         """Connect to the checked addresses themselves (in resolver order, next
         one on a refused connect, as a resolver-driven client would) with the
         original Host header."""
+        if len(addrs) == 1 and target.host == str(addrs[0]):
+            return await self._send_once(client, target, headers)  # an address literal: nothing to pin
         hdrs = {**headers, "Host": target.netloc.decode("ascii")}
         for i, addr in enumerate(addrs):
             try:

@@ -19,6 +19,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -100,6 +101,13 @@ def next_link(doc: Any, headers: httpx.Headers, path: str | None, base: str) -> 
     return str(httpx.URL(base).join(value))  # relative links are relative to the page
 
 
+def _param(v: Any) -> str:
+    # As httpx renders query values: booleans lower-case, None empty.
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+
 FetchPage = Callable[[int, str], Awaitable[Page]]
 
 
@@ -116,6 +124,8 @@ class Paginator:
         self.prefetch = (pagination.prefetch if pagination and pagination.prefetch else default_prefetch)
         self.truncated = False
         self.stop_reason = ""
+        self._base: str | None = None
+        self._base_keys: set[str] = set()
 
     def __aiter__(self) -> AsyncIterator[Page]:
         if self.p is None:
@@ -125,8 +135,17 @@ class Paginator:
         return self._linked()
 
     def _with(self, extra: dict[str, Any]) -> str:
-        merged = {**self.params, **extra}
-        return str(httpx.URL(self.url).copy_merge_params(merged)) if merged else self.url
+        if self._base is None:
+            base = httpx.URL(self.url).copy_merge_params(self.params) if self.params else httpx.URL(self.url)
+            self._base, self._base_keys = str(base), set(base.params.keys())
+        if not extra:
+            return self._base
+        if self._base_keys.isdisjoint(extra) and "#" not in self._base:
+            # Appending is what copy_merge_params would do here, without
+            # re-parsing the URL for each of thousands of pages.
+            sep = "&" if "?" in self._base else "?"
+            return self._base + sep + urlencode({k: _param(v) for k, v in extra.items()})
+        return str(httpx.URL(self._base).copy_merge_params(extra))
 
     async def _single(self) -> AsyncIterator[Page]:
         yield await self.fetch(1, self._with({}))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,11 +27,9 @@ class RawStore:
         return self.dir / f"p{page:06d}-{tag}{digest}.gz"
 
     def write(self, path: Path, body: bytes) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        # mtime=0: the same body always gives the same bytes.
-        tmp.write_bytes(gzip.compress(body, compresslevel=5, mtime=0))
-        os.replace(tmp, path)
+        # mtime=0: the same body always gives the same bytes. No temp file:
+        # a torn write fails gzip's length/CRC check when read, never passes as a body.
+        path.write_bytes(gzip.compress(body, compresslevel=5, mtime=0))
 
     def read(self, path: str | Path) -> bytes:
         path = Path(path)
@@ -42,7 +39,7 @@ class RawStore:
 
     def open_manifest(self) -> None:
         """Start a fresh manifest for a live run (replay only reads it)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)  # once, not per page
         self._manifest = (self.dir / MANIFEST).open("wb")
 
     def record(self, entry: dict[str, Any]) -> None:

@@ -75,7 +75,7 @@ def _wait_up(port: int, timeout: float = 15.0) -> None:
 
 
 # -- one scrape (child interpreter) ---------------------------------------------
-def scrape(port: int, pages: int, per_page: int, concurrency: int, work: str) -> dict:
+def scrape(port: int, pages: int, per_page: int, concurrency: int, work: str, loop: str = "asyncio") -> dict:
     from pipeline_assets.collect import collect_source
 
     cfg = {
@@ -87,10 +87,17 @@ def scrape(port: int, pages: int, per_page: int, concurrency: int, work: str) ->
         "http": {"concurrency": concurrency, "rate_limit": 0, "timeout": 30},
     }
     w = Path(work)
+    cpu0 = _cpu_s()
     start = time.perf_counter()
-    report = asyncio.run(collect_source(cfg, state_dir=w / "state", raw_dir=w / "raw",
-                                        out_parquet=w / "out.parquet"))
+    coro = collect_source(cfg, state_dir=w / "state", raw_dir=w / "raw", out_parquet=w / "out.parquet")
+    if loop == "uvloop":
+        import uvloop
+
+        report = uvloop.run(coro)
+    else:
+        report = asyncio.run(coro)
     elapsed = time.perf_counter() - start
+    cpu = _cpu_s() - cpu0
     import pyarrow.parquet as pq
 
     rows = pq.ParquetFile(w / "out.parquet").metadata.num_rows
@@ -100,7 +107,14 @@ def scrape(port: int, pages: int, per_page: int, concurrency: int, work: str) ->
             "raw_mb": round(sum(p.stat().st_size for p in (w / "raw").glob("*.gz")) / 2**20, 1),
             "parquet_mb": round((w / "out.parquet").stat().st_size / 2**20, 1),
             "pages_per_s": round(report.pages_ok / elapsed, 1), "records_per_s": round(report.records / elapsed, 1),
-            "peak_rss_mb": _vm_hwm_mb()}
+            "client_cpu_s": round(cpu, 2), "peak_rss_mb": _vm_hwm_mb()}
+
+
+def _cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _vm_hwm_mb() -> float:
@@ -110,9 +124,9 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def run_child(port: int, pages: int, per_page: int, concurrency: int, work: Path) -> dict:
+def run_child(port: int, pages: int, per_page: int, concurrency: int, work: Path, loop: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", str(port), str(pages), str(per_page),
-                          str(concurrency), str(work)], capture_output=True, text=True, check=False)
+                          str(concurrency), str(work), loop], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"scrape of {pages} pages failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -124,6 +138,8 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=2_000)
     ap.add_argument("--per-page", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                    help="event loop of the collecting process (the library works on either)")
     ap.add_argument("--keep", type=Path, help="keep the work directory here")
     args = ap.parse_args()
 
@@ -137,16 +153,16 @@ def main() -> None:
         for label, pages in (("small", args.small), ("large", args.pages)):
             d = work / label
             d.mkdir()
-            results[label] = r = run_child(port, pages, args.per_page, args.concurrency, d)
+            results[label] = r = run_child(port, pages, args.per_page, args.concurrency, d, args.loop)
             print(f"{pages:>7,} pages: {r['seconds']:7.2f} s  {r['pages_per_s']:8.1f} pages/s  "
-                  f"{r['records_per_s']:9.1f} records/s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
+                  f"{r['records_per_s']:9.1f} records/s  client CPU {r['client_cpu_s']:.1f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
                   f"({r['records']:,} records, status {r['status']}, {r['raw_files']:,} raw files "
                   f"{r['raw_mb']} MB, parquet {r['parquet_mb']} MB)", flush=True)
         large, small = results["large"], results["small"]
         print(f"peak RSS {small['peak_rss_mb']} MB at {args.small:,} pages -> {large['peak_rss_mb']} MB at "
               f"{args.pages:,} pages ({large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x for 10x the pages)")
         print(json.dumps({
-            "pages": args.pages, "per_page": args.per_page, "concurrency": args.concurrency, "cpus": os.cpu_count(),
+            "pages": args.pages, "per_page": args.per_page, "concurrency": args.concurrency, "loop": args.loop, "cpus": os.cpu_count(),
             "pages_per_s": large["pages_per_s"], "records_per_s": large["records_per_s"],
             "seconds": large["seconds"], "records": large["records"], "status": large["status"],
             "peak_rss_mb": large["peak_rss_mb"], "peak_rss_mb_2000_pages": small["peak_rss_mb"],
@@ -161,7 +177,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        port, pages, per_page, conc, work = sys.argv[2:7]
-        print(json.dumps(scrape(int(port), int(pages), int(per_page), int(conc), work)))
+        port, pages, per_page, conc, work, loop = sys.argv[2:8]
+        print(json.dumps(scrape(int(port), int(pages), int(per_page), int(conc), work, loop)))
     else:
         main()
