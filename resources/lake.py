@@ -102,6 +102,24 @@ class LakeResource(ConfigurableResource):
             local_tmp.unlink(missing_ok=True)
         return target
 
+    def keep_payload(self, local: Path, day: date, source: str, name: str) -> str:
+        """Keep a gzip copy of a collected file under raw_payloads/, so the day can
+        be re-parsed after the original is gone (inbox files are often moved)."""
+        import gzip
+
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)[-120:] or "payload"
+        tmp = self.scratch_file(".gz")
+        with open(local, "rb") as src, gzip.open(tmp, "wb", compresslevel=3) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        target = f"{self.partition_dir('raw_payloads', day, source)}/{safe}.gz"
+        if self.is_local:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        else:
+            self.fs().put_file(str(tmp), target)
+            tmp.unlink(missing_ok=True)
+        return target
+
     def local_copy(self, uri: str) -> tuple[Path, bool]:
         """A local path for engines that cannot read the lake's URL scheme (DuckDB without httpfs).
         Returns (path, is_temporary)."""

@@ -151,6 +151,8 @@ def test_inbox_sensor_requests_one_run_per_new_file(clean_db, workdir, instance,
     assert _run(instance, ["market_inbox"])["market_inbox"].success
     raw = pl.read_parquet(workdir / "lake/raw_listings/date=2026-11-16/source=market_inbox/part-0.parquet")
     assert raw["_row"].to_list() == [1, 2, 3] and raw["_file"].n_unique() == 2
+    kept = sorted(p.name for p in (workdir / "lake/raw_payloads/date=2026-11-16/source=market_inbox").iterdir())
+    assert kept == ["2026-11-16_batch1.csv.gz", "2026-11-16_batch2.csv.gz"]  # the drops outlive the inbox
 
 
 def test_a_source_that_is_down_fails_alone(clean_db, workdir, instance, http_server, monkeypatch):

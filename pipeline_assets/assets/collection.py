@@ -103,6 +103,7 @@ def _collect_files(source: Source, day: date, lake: LakeResource, postgres: Post
     if not uris:
         raise CollectionFailed(f"source {source.name} {day}: no file matches {location}", uri=location)
     parts: list[tuple[Path, int]] = []
+    kept: list[str] = []
     for uri in uris:
         try:
             local, fetched_at, temporary = _fetch(uri, lake)
@@ -113,6 +114,7 @@ def _collect_files(source: Source, day: date, lake: LakeResource, postgres: Post
             n = read_to_parquet(local, source.format, part, origin=uri, fetched_at=fetched_at,
                                 record_path=source.record_path)
             checksum, size = sha256_file(local), local.stat().st_size
+            kept.append(lake.keep_payload(local, day, source.name, Path(urlparse(uri).path).name))
         except SourceParseError as e:
             part.unlink(missing_ok=True)
             raise CollectionFailed(str(e), uri=uri, stage="parse") from None
@@ -126,7 +128,7 @@ def _collect_files(source: Source, day: date, lake: LakeResource, postgres: Post
             "fetched_at = EXCLUDED.fetched_at", (day, source.name, uri, checksum, size, n, fetched_at))
         parts.append((part, n))
     _merge(parts, out)
-    return {"files": MetadataValue.json(uris), "location": location}
+    return {"files": MetadataValue.json(uris), "location": location, "raw_payloads": MetadataValue.json(kept)}
 
 
 def _merge(parts: list[tuple[Path, int]], out: Path) -> None:
