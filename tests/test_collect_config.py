@@ -7,8 +7,7 @@ import asyncio
 import pytest
 import yaml
 
-from pipeline_assets.collect import ConfigError, collect_source, parse_source
-from pipeline_assets.collect import runner
+from pipeline_assets.collect import ConfigError, collect_source, parse_source, runner
 
 BASE = {"name": "dealer_api", "type": "json_api", "url": "https://api.example.com/v1/items",
         "allowed_hosts": ["api.example.com"]}

@@ -96,7 +96,8 @@ def test_max_pages_truncates(srv, tmp_path):
 
 
 def test_next_selector_loop_is_stopped(srv, tmp_path):
-    srv.route("/loop", lambda r: Reply(body='<li class="car" data-id="9"><h2>x</h2></li><a rel="next" href="/loop">again</a>'))
+    page = '<li class="car" data-id="9"><h2>x</h2></li><a rel="next" href="/loop">again</a>'
+    srv.route("/loop", lambda r: Reply(body=page))
     cfg = html_cfg(srv)
     cfg.update(url=srv.url("/loop"), detail=None)
     rep = run(cfg, tmp_path)

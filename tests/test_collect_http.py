@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from collect_server import LocalServer, Reply, free_port, source
 from pipeline_assets.collect import ConfigError, HttpClient, parse_source
 from pipeline_assets.collect.conditional import ValidatorStore
 from pipeline_assets.collect.retry import backoff_delay, retry_after_seconds
-from pipeline_assets.collect.security import host_allowed
+from pipeline_assets.collect.security import host_allowed, is_public
 
 
 def fetch(cfg: dict, url: str, *, validators: ValidatorStore | None = None, conditional: bool = False):
@@ -195,7 +196,7 @@ def test_conditional_request_not_modified(srv, tmp_path):
     store = ValidatorStore(store_path)
     first = fetch(cfg, srv.url("/x"), validators=store, conditional=True)
     store.save()
-    second = fetch(cfg, srv.url("/x"), validators=ValidatorStore(store_path), conditional=True)
+    second = fetch(cfg, srv.url("/x"), validators=str(store_path), conditional=True)  # a path works too
     assert first.status == 200 and not first.not_modified
     assert second.status == 304 and second.not_modified and second.ok and second.body == b""
     assert second.headers["content-type"] == "application/json"  # from the stored response
@@ -240,6 +241,17 @@ def test_host_allowed_patterns():
     assert not host_allowed("cdn.example.com", allowed)
     assert not host_allowed("evilcdn.example.com", allowed)
     assert not host_allowed("api.example.com.evil.net", allowed)
+
+
+@pytest.mark.parametrize("addr, public", [
+    ("93.184.215.14", True), ("2606:4700::1111", True),
+    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.1", False), ("192.168.1.1", False),
+    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False),
+    ("240.0.0.1", False), ("::1", False), ("fe80::1", False), ("fc00::1", False), ("::ffff:127.0.0.1", False),
+    ("ff02::1", False),
+])
+def test_public_address_classification(addr, public):
+    assert is_public(ipaddress.ip_address(addr)) is public
 
 
 def test_retry_after_parsing_and_backoff_bounds():

@@ -123,7 +123,8 @@ def test_page_that_never_ends_is_capped(srv, tmp_path):
     cfg = source("t", "json_api", srv.url("/forever"), record_path="items",
                  pagination={"style": "next_link", "next_path": "next", "max_pages": 5})
     rep = run(cfg, tmp_path)
-    assert rep.truncated and rep.status == "completed" and rep.pages_ok == 5 and rep.records == 5
+    assert rep.truncated and rep.status == "partial" and rep.pages_ok == 5 and rep.records == 5
+    assert rep.stop_reason == "max_pages (5)" and rep.errors == []
     assert len(srv.hits_for("/forever")) == 5
 
 
@@ -131,7 +132,7 @@ def test_numbered_pages_that_never_end_are_capped(srv, tmp_path):
     srv.route("/all", lambda r: Reply(body=[{"page": r.query["page"]}]))
     cfg = source("t", "json_api", srv.url("/all"), pagination={"style": "page", "max_pages": 7, "prefetch": 3})
     rep = run(cfg, tmp_path)
-    assert rep.truncated and rep.pages_ok == 7 and len(srv.hits_for("/all")) == 7
+    assert rep.truncated and rep.status == "partial" and rep.pages_ok == 7 and len(srv.hits_for("/all")) == 7
 
 
 def test_repeating_cursor_stops(srv, tmp_path):

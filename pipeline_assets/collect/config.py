@@ -76,8 +76,6 @@ class HttpConfig(_Strict):
 
 
 class SourceBase(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     name: str
     type: Literal["json_api", "html", "xml"]
     url: str | None = None

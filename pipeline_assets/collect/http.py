@@ -25,6 +25,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
@@ -72,11 +73,14 @@ class _Reply:
 
 
 class HttpClient:
-    def __init__(self, source: SourceBase, *, validators: ValidatorStore | None = None) -> None:
+    def __init__(self, source: SourceBase, *, validators: ValidatorStore | str | Path | None = None) -> None:
+        """`validators`: the ETag/Last-Modified store (or the path of its JSON
+        file; then call `save_validators()` when done)."""
         self.source = source.name
         self.cfg = source.http
         self.allowed_hosts = source.allowed_hosts
-        self.validators = validators
+        self.validators = validators if validators is None or isinstance(validators, ValidatorStore) \
+            else ValidatorStore(validators)
         self._auth = auth_headers(source.name, source.auth)  # fails fast on a missing env var
         self._guard = AddressGuard(source.name, source.allow_private_networks)
         self._limits = HostLimits(self.cfg.concurrency, self.cfg.rate_limit, self.cfg.burst)
@@ -102,6 +106,10 @@ class HttpClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def save_validators(self) -> None:
+        if self.validators is not None:
+            self.validators.save()
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients))
@@ -183,7 +191,8 @@ class HttpClient:
                 raise _Failure(f"GET {target}: body larger than {cfg.max_body_mb} MB") from None
             except (httpx.TransportError, OSError) as e:
                 if isinstance(e, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)) or attempt == cfg.max_attempts:
-                    raise _Failure(f"GET {target}: {_describe(e)} after {attempt} attempt(s)") from None
+                    tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+                    raise _Failure(f"GET {target}: {_describe(e)} after {tries}") from None
                 await asyncio.sleep(backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max))
                 continue
             if reply.status in RETRY_STATUSES and attempt < cfg.max_attempts:

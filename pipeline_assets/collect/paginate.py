@@ -69,8 +69,9 @@ def records_from(doc: Any, record_path: str | None, url: str) -> list[dict[str, 
     try:
         found = dotted(doc, record_path)
     except KeyError as e:
+        shape = f"keys {list(doc)[:10]}" if isinstance(doc, dict) else f"a {type(doc).__name__}"
         raise ExtractError(f"{url}: record_path {record_path!r} not found in the response "
-                           f"(no {e.args[0]!r}); body keys: {list(doc)[:10] if isinstance(doc, dict) else type(doc).__name__}") from None
+                           f"(no {e.args[0]!r}; the body has {shape})") from None
     if found is None:
         return []
     if not isinstance(found, list):

@@ -4,8 +4,10 @@ Records can then be re-extracted later without touching the network."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +20,7 @@ class RawStore:
     def __init__(self, raw_dir: str | Path) -> None:
         self.dir = Path(raw_dir)
         self._manifest = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def path_for(self, url: str, page: int, kind: str = "page") -> Path:
         # Page number first so a directory listing reads in order; the URL hash
@@ -25,6 +28,14 @@ class RawStore:
         digest = hashlib.sha256(f"{url}#{page}".encode()).hexdigest()[:20]
         tag = "" if kind == "page" else f"{kind}-"
         return self.dir / f"p{page:06d}-{tag}{digest}.gz"
+
+    async def write_async(self, path: Path, body: bytes) -> None:
+        """write() on the store's own thread: creating a file is mostly kernel
+        time (and compression releases the GIL), so it overlaps with parsing
+        and HTTP on the event loop instead of stalling them."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rawstore")
+        await asyncio.get_running_loop().run_in_executor(self._pool, self.write, path, body)
 
     def write(self, path: Path, body: bytes) -> None:
         # mtime=0: the same body always gives the same bytes. No temp file:
@@ -50,6 +61,9 @@ class RawStore:
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def entries(self) -> Iterator[dict[str, Any]]:
         path = self.dir / MANIFEST

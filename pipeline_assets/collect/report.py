@@ -46,11 +46,12 @@ class CollectReport:
 
     def finish(self) -> "CollectReport":
         """completed: every page fetched; partial: some pages (or detail pages)
-        failed; failed: nothing fetched. Hitting max_pages is not a failure:
-        it is reported as `truncated`."""
+        failed, or the pages were cut short (`truncated`: max_pages reached or
+        a next link that loops), so not every page was fetched; failed:
+        nothing fetched."""
         if self.pages_ok + self.pages_not_modified == 0:
             self.status = "failed"
-        elif self.pages_failed or self.details_failed:
+        elif self.pages_failed or self.details_failed or self.truncated:
             self.status = "partial"
         else:
             self.status = "completed"

@@ -14,8 +14,8 @@ what replay reads. Conditional-request state (`conditional: true`) lives in
 so keep raw_dir stable per source to benefit from it.
 
 Report status: completed (every page fetched), partial (some pages or
-detail pages failed), failed (nothing fetched). `truncated` says max_pages
-(or a repeating next link) stopped it early.
+detail pages failed, or `truncated`: max_pages or a repeating next link
+stopped it before the last page), failed (nothing fetched).
 
 Config keys (a plain dict, e.g. one YAML block; unknown keys are errors)
 ------------------------------------------------------------------------
@@ -102,7 +102,7 @@ import asyncio
 import gzip
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -212,7 +212,7 @@ class _Run:
                 # Error bodies are kept too, under another name, so they never
                 # stand in for the page's last good body after a 304.
                 path = self.raw.path_for(url, number, f"{kind}-http{res.status}")
-            self.raw.write(path, res.body)
+            await self.raw.write_async(path, res.body)
             page.body, page.raw_path = res.body, path.name
         if res.error:
             page.error = res.error

@@ -38,8 +38,10 @@ def host_allowed(host: str, allowed: list[str]) -> bool:
 def is_public(addr: IPAddress) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever its spelling
-    return not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved
-                or addr.is_multicast or addr.is_unspecified)
+    # is_global also rules out shared (100.64/10), documentation and
+    # benchmarking ranges, which is_private alone lets through.
+    return addr.is_global and not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved
+                                   or addr.is_multicast or addr.is_unspecified)
 
 
 @dataclass

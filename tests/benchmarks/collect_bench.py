@@ -8,7 +8,7 @@ a fresh interpreter so each peak RSS (VmHWM) is that run's own: once with
 page count grows. Prints pages/s, records/s and peak RSS; the last line is
 one JSON object.
 
-    python tests/benchmarks/collect_bench.py [--pages 20000] [--small 2000] [--per-page 20] [--concurrency 8]
+    python tests/benchmarks/collect_bench.py [--pages 20000] [--small 2000] [--per-page 20] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=20_000)
     ap.add_argument("--small", type=int, default=2_000)
     ap.add_argument("--per-page", type=int, default=20)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=4)  # the http.concurrency default
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                     help="event loop of the collecting process (the library works on either)")
     ap.add_argument("--keep", type=Path, help="keep the work directory here")
@@ -155,14 +155,17 @@ def main() -> None:
             d.mkdir()
             results[label] = r = run_child(port, pages, args.per_page, args.concurrency, d, args.loop)
             print(f"{pages:>7,} pages: {r['seconds']:7.2f} s  {r['pages_per_s']:8.1f} pages/s  "
-                  f"{r['records_per_s']:9.1f} records/s  client CPU {r['client_cpu_s']:.1f} s  peak RSS {r['peak_rss_mb']:6.1f} MB  "
+                  f"{r['records_per_s']:9.1f} records/s  client CPU {r['client_cpu_s']:.1f} s  "
+                  f"peak RSS {r['peak_rss_mb']:6.1f} MB  "
                   f"({r['records']:,} records, status {r['status']}, {r['raw_files']:,} raw files "
                   f"{r['raw_mb']} MB, parquet {r['parquet_mb']} MB)", flush=True)
         large, small = results["large"], results["small"]
         print(f"peak RSS {small['peak_rss_mb']} MB at {args.small:,} pages -> {large['peak_rss_mb']} MB at "
-              f"{args.pages:,} pages ({large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x for 10x the pages)")
+              f"{args.pages:,} pages ({large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x for "
+              f"{args.pages / args.small:.0f}x the pages)")
         print(json.dumps({
-            "pages": args.pages, "per_page": args.per_page, "concurrency": args.concurrency, "loop": args.loop, "cpus": os.cpu_count(),
+            "pages": args.pages, "per_page": args.per_page, "concurrency": args.concurrency, "loop": args.loop,
+            "cpus": os.cpu_count(),
             "pages_per_s": large["pages_per_s"], "records_per_s": large["records_per_s"],
             "seconds": large["seconds"], "records": large["records"], "status": large["status"],
             "peak_rss_mb": large["peak_rss_mb"], "peak_rss_mb_2000_pages": small["peak_rss_mb"],
