@@ -19,6 +19,7 @@ from pydantic import Field
 
 from resources import LakeResource, PostgresResource
 
+from ..collect.download import DownloadError, download
 from ..metadata import lake_metadata
 from ..partitions import source_catalog, source_day, source_day_partitions
 from ..settings import PROJECT_ROOT
@@ -74,7 +75,7 @@ def _files(uri: str) -> list[str]:
     return [f if scheme in ("", "file") else f"{scheme}://{f}" for f in found]
 
 
-def _fetch(uri: str, lake: LakeResource) -> tuple[Path, datetime, bool]:
+def _fetch(uri: str, lake: LakeResource, source: Source) -> tuple[Path, datetime, bool]:
     """A local path for the file plus its modification time. Remote files are
     streamed to scratch; the mtime (not the wall clock) is the fetch stamp, so
     replaying an unchanged file is byte-for-byte idempotent."""
@@ -84,6 +85,14 @@ def _fetch(uri: str, lake: LakeResource) -> tuple[Path, datetime, bool]:
         if not p.exists():
             raise FileNotFoundError(f"{uri}: file not found")
         return p, datetime.fromtimestamp(p.stat().st_mtime, timezone.utc).replace(microsecond=0), False
+    if scheme in ("http", "https"):
+        # Somebody else's server: allowed hosts, public addresses and checked
+        # redirects, like the scrapers (see collect/download.py).
+        tmp = lake.scratch_file(Path(urlparse(uri).path).suffix or ".bin")
+        got = download(uri, tmp, source=source.name, allowed_hosts=list(source.allowed_hosts) or None,
+                       allow_private_networks=source.allow_private_networks)
+        stamp = got.last_modified or datetime.now(timezone.utc)
+        return tmp, stamp.replace(microsecond=0), True
     fs, path = fsspec.core.url_to_fs(uri)
     info = fs.info(path)
     stamp = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
@@ -106,7 +115,11 @@ def _collect_files(source: Source, day: date, lake: LakeResource, postgres: Post
     kept: list[str] = []
     for uri in uris:
         try:
-            local, fetched_at, temporary = _fetch(uri, lake)
+            local, fetched_at, temporary = _fetch(uri, lake, source)
+        except DownloadError as e:
+            msg = f"source {source.name} {day}: cannot fetch {uri}: {e}"
+            raise CollectionFailed(msg, uri=uri, errors=[{"uri": e.url, "message": msg, "http_status": e.status,
+                                                          "attempts": e.attempts}]) from None
         except (FileNotFoundError, OSError) as e:
             raise CollectionFailed(f"source {source.name} {day}: cannot fetch {uri}: {e}", uri=uri) from None
         part = lake.scratch_file()

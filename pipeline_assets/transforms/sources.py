@@ -50,6 +50,10 @@ class Source:
     watch: bool = False
     # The source's whole YAML entry, for HTTP collection (validated at load).
     collect: dict = field(default_factory=dict)
+    # http(s) file drops only: hosts the download may reach (default: the
+    # location's own host) and whether private/loopback addresses are allowed.
+    allowed_hosts: tuple[str, ...] = ()
+    allow_private_networks: bool = False
 
     @property
     def is_http(self) -> bool:
@@ -99,7 +103,8 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
         if stype not in SOURCE_TYPES:
             raise SourceConfigError(f"{where}: key 'type': {stype!r} is not one of {list(SOURCE_TYPES)}")
         known = {"name", "kind", "format", "location", "fields", "record_path", "schedule",
-                 "enabled", "options", "type"} | (HTTP_KEYS if stype != "file" else {"watch"})
+                 "enabled", "options", "type"} | (HTTP_KEYS if stype != "file"
+                                                 else {"watch", "allowed_hosts", "allow_private_networks"})
         unknown = set(entry) - known
         if unknown:
             raise SourceConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
@@ -119,6 +124,12 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
                 raise SourceConfigError(f"{where}: key 'location': unsupported URL scheme {scheme!r}")
             if scheme in ("http", "https", "s3") and not urlparse(loc).netloc:
                 raise SourceConfigError(f"{where}: key 'location': {loc!r} has no host")
+            hosts = entry.get("allowed_hosts")
+            if hosts is not None and (not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)):
+                raise SourceConfigError(f"{where}: key 'allowed_hosts' must be a list of host names")
+            if (hosts or "allow_private_networks" in entry) and scheme not in ("http", "https"):
+                raise SourceConfigError(f"{where}: keys 'allowed_hosts'/'allow_private_networks' only apply "
+                                        f"to http(s) locations")
         else:
             fmt, loc = "collected", entry.get("url") or ""
             _check_http(entry, where)
@@ -145,6 +156,8 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
             enabled=bool(entry.get("enabled", True)), options=dict(entry.get("options") or {}),
             type=stype, collect=collect_config(entry) if stype != "file" else {},
             watch=bool(entry.get("watch", False)),
+            allowed_hosts=tuple(entry.get("allowed_hosts") or ()) if stype == "file" else (),
+            allow_private_networks=bool(entry.get("allow_private_networks", False)) if stype == "file" else False,
         ))
     if not out:
         raise SourceConfigError(f"{origin}: no sources declared")
