@@ -1,0 +1,377 @@
+"""Per-type normalizers.
+
+Every normalizer turns one text column into: `norm` (the canonical text),
+`valid` (null where the cell is empty) and type-specific parts. The original
+column is kept beside them by the caller, and nothing is dropped: an invalid
+cell is reported with its original value.
+
+Library-backed types (names, e-mails, phones, addresses, URLs) are evaluated
+over the *distinct* values of a chunk only, through a bounded per-column cache
+kept across chunks, then joined back: real columns repeat, and a library call
+costs 20-200 us while a join costs nanoseconds per row. Formats a library
+adds nothing to (dates, amounts, postal codes, VINs, text) are vectorized
+Polars expressions, with python-dateutil for dates no format fits.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import phonenumbers
+import polars as pl
+import usaddress
+from dateutil import parser as date_parser
+from email_validator import EmailNotValidError, validate_email
+from nameparser import HumanName
+
+from .config import UploadOptions
+from .types import ColumnType
+
+MISSING = object()
+
+
+class BoundedCache:
+    """A dict with a size bound; the oldest entries go first. A plain dict keeps
+    insertion order, so eviction is O(1) without an LRU's bookkeeping on hits
+    (hits are the hot path here)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize, self.data = maxsize, {}
+        self.hits = self.misses = 0
+
+    def lookup_many(self, values: list[str], compute: Callable[[str], tuple]) -> list[tuple]:
+        data, out, missed = self.data, [], 0
+        get = data.get
+        for v in values:
+            r = get(v, MISSING)
+            if r is MISSING:
+                r = compute(v)
+                missed += 1
+                if self.maxsize:
+                    data[v] = r
+            out.append(r)
+        self.misses += missed
+        self.hits += len(values) - missed
+        overflow = len(data) - self.maxsize
+        if overflow > 0:
+            for k in list(data.keys())[:overflow]:  # amortized: happens once per chunk at most
+                del data[k]
+        return out
+
+
+# -- library-backed, per distinct value -------------------------------------------------
+
+def _strip_accents(s: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
+
+
+NAME_PARTS = {"first": pl.String, "middle": pl.String, "last": pl.String, "title": pl.String, "suffix": pl.String}
+
+
+def name_value(v: str, opts: UploadOptions) -> tuple:
+    text = v if opts.preserve_accents else _strip_accents(v)
+    h = HumanName(text)
+    # Only all-upper or all-lower names are re-cased: "DeShawn" and "van der
+    # Berg" as written are kept (nameparser's default, force=False).
+    h.capitalize()
+    ok = bool(h.first or h.last) and not any(ch.isdigit() for ch in text) and any(ch.isalpha() for ch in text)
+    if not ok:
+        return (None, False, None, None, None, None, None)
+    norm = " ".join(p for p in (h.title, h.first, h.middle, h.last, h.suffix) if p)
+    return (norm, True, h.first or None, h.middle or None, h.last or None, h.title or None, h.suffix or None)
+
+
+def email_value(v: str, opts: UploadOptions) -> tuple:
+    try:
+        r = validate_email(v.removeprefix("mailto:"), check_deliverability=False)
+    except EmailNotValidError:
+        return (None, False)
+    local = r.local_part
+    # Domains are case-insensitive; local parts are so in practice for ASCII
+    # mailboxes, but case-folding non-ASCII local parts can change the address.
+    if opts.lowercase_email_local_part and local.isascii():
+        local = local.lower()
+    return (f"{local}@{r.domain.lower()}", True)
+
+
+PHONE_PARTS = {"region": pl.String, "extension": pl.String}
+
+
+def phone_value(v: str, opts: UploadOptions) -> tuple:
+    try:
+        n = phonenumbers.parse(v, opts.default_country)
+    except phonenumbers.NumberParseException:
+        return (None, False, None, None)
+    if not phonenumbers.is_valid_number(n):
+        return (None, False, None, None)
+    return (phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164), True,
+            phonenumbers.region_code_for_number(n), n.extension or None)
+
+
+ADDRESS_PARTS = {"number": pl.String, "street": pl.String, "unit": pl.String, "po_box": pl.String,
+                 "city": pl.String, "state": pl.String, "postal_code": pl.String}
+_STREET = ("StreetNamePreModifier", "StreetNamePreDirectional", "StreetNamePreType", "StreetName",
+           "StreetNamePostType", "StreetNamePostDirectional", "StreetNamePostModifier")
+
+
+def address_value(v: str, opts: UploadOptions) -> tuple:
+    try:
+        parts, kind = usaddress.tag(" ".join(v.split()))
+    except usaddress.RepeatedLabelError:
+        return (None, False) + (None,) * 7
+    g = lambda *keys: " ".join(parts[k] for k in keys if parts.get(k)) or None  # noqa: E731
+    number = g("AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix")
+    street = g(*_STREET)
+    unit = g("OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier")
+    box_id = parts.get("USPSBoxID")
+    po_box = f"PO Box {box_id}" if box_id else None
+    city, state = parts.get("PlaceName"), parts.get("StateName")
+    state = state.upper() if state and len(state) <= 3 else state
+    postal = parts.get("ZipCode")
+    ok = (kind == "Street Address" and bool(number and street)) or (kind == "PO Box" and bool(box_id))
+    if not ok:
+        return (None, False, number, street, unit, po_box, city, state, postal)
+    line = po_box if kind == "PO Box" else " ".join(p for p in (number, street, unit) if p)
+    tail = " ".join(p for p in (state, postal) if p)
+    norm = ", ".join(p for p in (line, city, tail) if p)
+    return (norm, True, number, street, unit, po_box, city, state, postal)
+
+
+URL_PARTS = {"host": pl.String}
+
+
+def url_value(v: str, opts: UploadOptions) -> tuple:
+    s = v.strip()
+    if " " in s:
+        return (None, False, None)
+    if "://" not in s and s.lower().startswith("www."):
+        s = "http://" + s
+    try:
+        p = urlsplit(s)
+        host = (p.hostname or "").rstrip(".")
+        port = p.port
+    except ValueError:
+        return (None, False, None)
+    if p.scheme.lower() not in ("http", "https") or "." not in host:
+        return (None, False, None)
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return (None, False, None)
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    return (urlunsplit((p.scheme.lower(), netloc, p.path or "/", p.query, p.fragment)), True, host)
+
+
+@dataclass(frozen=True)
+class LibraryNormalizer:
+    fn: Callable[[str, UploadOptions], tuple]
+    parts: dict[str, pl.DataType]
+
+
+LIBRARY: dict[ColumnType, LibraryNormalizer] = {
+    ColumnType.PERSON_NAME: LibraryNormalizer(name_value, NAME_PARTS),
+    ColumnType.EMAIL: LibraryNormalizer(email_value, {}),
+    ColumnType.PHONE: LibraryNormalizer(phone_value, PHONE_PARTS),
+    ColumnType.ADDRESS: LibraryNormalizer(address_value, ADDRESS_PARTS),
+    ColumnType.URL: LibraryNormalizer(url_value, URL_PARTS),
+}
+
+
+def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+    spec = LIBRARY[ctype]
+    uniq = s.drop_nulls().unique()
+    results = cache.lookup_many(uniq.to_list(), lambda v: spec.fn(v, opts))
+    names = ["norm", "valid", *spec.parts]
+    cols = list(zip(*results)) if results else [[] for _ in names]
+    schema = {"norm": pl.String, "valid": pl.Boolean, **spec.parts}
+    mapping = pl.DataFrame({"__key": uniq, **{n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(names, cols)}})
+    return (s.rename("__key").to_frame()
+            .join(mapping, on="__key", how="left", maintain_order="left").drop("__key"))
+
+
+# -- vectorized ------------------------------------------------------------------------
+
+def _date_formats(dayfirst: bool) -> list[str]:
+    md = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%m/%d/%Y", "%m-%d-%Y"] if dayfirst else \
+         ["%m/%d/%Y", "%m-%d-%Y", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y"]
+    short = ["%d/%m/%y"] if dayfirst else ["%m/%d/%y"]
+    return ["%Y-%m-%d", "%Y/%m/%d", *md, *short, "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y",
+            "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%Y%m%d"]
+
+
+def date_expr(col: str, dayfirst: bool) -> pl.Expr:
+    """First format that parses to a plausible year (1800-2200) wins."""
+    c = pl.col(col)
+    tries = []
+    for fmt in _date_formats(dayfirst):
+        d = c.str.to_date(fmt, strict=False)
+        tries.append(pl.when(d.dt.year().is_between(1800, 2200)).then(d))
+    # ISO timestamps: the date part.
+    ts = c.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    tries.append(pl.when(c.str.len_chars().gt(10) & c.str.slice(10, 1).is_in(["T", " "])).then(ts))
+    return pl.coalesce(tries)
+
+
+def _date_fallback(v: str, dayfirst: bool):
+    try:
+        d = date_parser.parse(v, dayfirst=dayfirst, fuzzy=False)
+    except (ValueError, OverflowError, TypeError):
+        return (None,)
+    return (d.date(),) if 1800 <= d.year <= 2200 else (None,)
+
+
+def _date_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+    df = s.rename("v").to_frame().with_columns(date_expr("v", opts.dayfirst).alias("date"))
+    left = df.filter(pl.col("v").is_not_null() & pl.col("date").is_null())["v"].unique()
+    if left.len():
+        # Spelled-out or unusual dates ("March 3rd, 2024"): dateutil, per distinct value.
+        found = cache.lookup_many(left.to_list(), lambda v: _date_fallback(v, opts.dayfirst))
+        fix = pl.DataFrame({"v": left, "fix": pl.Series([r[0] for r in found], dtype=pl.Date)})
+        df = (df.join(fix, on="v", how="left", maintain_order="left")
+              .with_columns(pl.coalesce("date", "fix").alias("date")).drop("fix"))
+    return df.select(pl.col("date").dt.to_string("%Y-%m-%d").alias("norm"),
+                     pl.when(pl.col("v").is_not_null()).then(pl.col("date").is_not_null()).alias("valid"),
+                     "date")
+
+
+SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "C$": "CAD", "A$": "AUD",
+           "CA$": "CAD", "AU$": "AUD", "MX$": "MXN", "R$": "BRL", "CHF": "CHF", "₩": "KRW", "₽": "RUB", "zł": "PLN"}
+CODES = ("USD", "EUR", "GBP", "JPY", "INR", "CAD", "AUD", "MXN", "BRL", "CHF", "CNY", "SEK", "NOK", "DKK", "PLN",
+         "NZD", "ZAR", "KRW", "RUB", "SGD", "HKD")
+
+
+def currency_parts(col: str, opts: UploadOptions) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(amount as Decimal(18,2), ISO code, has a currency marker)."""
+    c = pl.col(col).str.strip_chars()
+    code = c.str.extract(r"\b(" + "|".join(CODES) + r")\b", 1)
+    symbol = c.str.extract(r"(US\$|CA\$|AU\$|MX\$|R\$|C\$|A\$|[$€£¥₹₩₽]|zł)", 1)
+    sym_code = symbol.replace_strict(SYMBOLS, default=None, return_dtype=pl.String)
+    negative = c.str.starts_with("(") & c.str.ends_with(")") | c.str.contains(r"^[^0-9]*-")
+    digits = c.str.replace_all(r"[^0-9.,]", "")
+    if opts.decimal_comma:
+        digits = digits.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    else:
+        digits = digits.str.replace_all(",", "", literal=True)
+    # Anything besides the number, signs, spaces and the marker makes it not an amount.
+    leftover = (c.str.replace_all(r"(US\$|CA\$|AU\$|MX\$|R\$|C\$|A\$|[$€£¥₹₩₽]|zł)", "")
+                .str.replace_all(r"\b(" + "|".join(CODES) + r")\b", "")
+                .str.replace_all(r"[0-9.,\s()+\-]", ""))
+    amount = (pl.when(leftover.str.len_chars().eq(0) & digits.str.contains(r"[0-9]"))
+              .then(digits.cast(pl.Decimal(18, 2), strict=False)))
+    amount = pl.when(negative).then(-amount).otherwise(amount)
+    iso = pl.coalesce(code, sym_code)
+    marker = iso.is_not_null() | c.str.contains(r"[0-9]\.[0-9]{2}$") | c.str.contains(r"[0-9],[0-9]{3}")
+    return amount, iso, marker
+
+
+def _currency_frame(s: pl.Series, opts: UploadOptions) -> pl.DataFrame:
+    amount, iso, _ = currency_parts("v", opts)
+    return (s.rename("v").to_frame()
+            .with_columns(amount.alias("amount"), iso.alias("currency"))
+            .select(pl.col("amount").cast(pl.String).alias("norm"),
+                    pl.when(pl.col("v").is_not_null()).then(pl.col("amount").is_not_null()).alias("valid"),
+                    "amount",
+                    pl.when(pl.col("amount").is_not_null())
+                    .then(pl.coalesce("currency", pl.lit(opts.default_currency))).alias("currency")))
+
+
+def number_expr(col: str, opts: UploadOptions) -> pl.Expr:
+    c = pl.col(col).str.strip_chars()
+    if opts.decimal_comma:
+        c = c.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    else:
+        c = c.str.replace_all(r"(\d),(\d{3})", "$1$2")
+    return c.cast(pl.Float64, strict=False)
+
+
+def _number_frame(s: pl.Series, opts: UploadOptions) -> pl.DataFrame:
+    return (s.rename("v").to_frame().with_columns(number_expr("v", opts).alias("number"))
+            .select(pl.when(pl.col("number").is_finite() & (pl.col("number") == pl.col("number").round(0))
+                            & (pl.col("number").abs() < 1e15))
+                    .then(pl.col("number").cast(pl.Int64).cast(pl.String))
+                    .otherwise(pl.col("number").cast(pl.String)).alias("norm"),
+                    pl.when(pl.col("v").is_not_null()).then(pl.col("number").is_not_null()).alias("valid"),
+                    "number"))
+
+
+# Postal code formats by country (the default country decides). US ZIPs that lost
+# their leading zero in a spreadsheet (2134 for 02134) are padded back.
+POSTAL_FORMATS = {
+    "US": r"^\d{5}(-\d{4})?$", "CA": r"^[A-Z]\d[A-Z] \d[A-Z]\d$", "GB": r"^[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}$",
+    "DE": r"^\d{5}$", "FR": r"^\d{5}$", "ES": r"^\d{5}$", "IT": r"^\d{5}$", "MX": r"^\d{5}$", "NL": r"^\d{4} [A-Z]{2}$",
+    "AU": r"^\d{4}$", "BR": r"^\d{5}-\d{3}$", "IN": r"^\d{6}$", "JP": r"^\d{3}-\d{4}$",
+}
+
+
+def postal_expr(col: str, country: str) -> tuple[pl.Expr, pl.Expr]:
+    c = pl.col(col).str.strip_chars().str.to_uppercase()
+    if country == "US":
+        digits_only = c.str.replace_all(r"[\s-]", "")
+        c = (pl.when(c.str.contains(r"^\d{3,4}$")).then(c.str.zfill(5))
+             .when(digits_only.str.contains(r"^\d{9}$"))
+             .then(pl.concat_str([digits_only.str.slice(0, 5), pl.lit("-"), digits_only.str.slice(5, 4)]))
+             .otherwise(c))
+    elif country in ("CA", "GB", "NL"):
+        compact = c.str.replace_all(r"\s+", "")
+        c = pl.concat_str([compact.str.slice(0, compact.str.len_chars() - 3), pl.lit(" "),
+                           compact.str.slice(-3)]) if country != "NL" else \
+            pl.concat_str([compact.str.slice(0, 4), pl.lit(" "), compact.str.slice(4)])
+    ok = c.str.contains(POSTAL_FORMATS.get(country, r"^[A-Z0-9][A-Z0-9 -]{2,9}$"))
+    return c, ok
+
+
+def _postal_frame(s: pl.Series, opts: UploadOptions) -> pl.DataFrame:
+    norm, ok = postal_expr("v", opts.default_country)
+    return (s.rename("v").to_frame()
+            .select(pl.when(ok).then(norm).alias("norm"), pl.when(pl.col("v").is_not_null()).then(ok).alias("valid")))
+
+
+# ISO 3779: 17 characters, no I, O or Q; position 9 is a check digit in North America.
+_VIN_VALUES = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9))),
+               **dict(zip("JKLMN", range(1, 6))), "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10)))}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def vin_exprs(col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    c = pl.col(col).str.to_uppercase().str.replace_all(r"[\s-]", "")
+    ok = c.str.contains(r"^[A-HJ-NPR-Z0-9]{17}$")
+    total = pl.sum_horizontal([c.str.slice(i, 1).replace_strict(_VIN_VALUES, default=0, return_dtype=pl.Int32) * w
+                               for i, w in enumerate(_VIN_WEIGHTS)])
+    rem = total % 11
+    check = pl.when(rem == 10).then(pl.lit("X")).otherwise(rem.cast(pl.String))
+    return c, ok, ok & (c.str.slice(8, 1) == check)
+
+
+def _vin_frame(s: pl.Series) -> pl.DataFrame:
+    norm, ok, check = vin_exprs("v")
+    return (s.rename("v").to_frame()
+            .select(pl.when(ok).then(norm).alias("norm"), pl.when(pl.col("v").is_not_null()).then(ok).alias("valid"),
+                    pl.when(ok).then(check).alias("check_digit_ok")))
+
+
+def _text_frame(s: pl.Series) -> pl.DataFrame:
+    norm = pl.col("v").str.replace_all(r"\s+", " ").str.strip_chars()
+    return s.rename("v").to_frame().select(norm.alias("norm"),
+                                           pl.when(pl.col("v").is_not_null()).then(norm.str.len_chars() > 0)
+                                           .alias("valid"))
+
+
+def normalize_series(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+    """norm, valid and the type's parts for one (already trimmed, empty = null) text column."""
+    if ctype in LIBRARY:
+        return _library_frame(s, ctype, opts, cache)
+    if ctype == ColumnType.DATE:
+        return _date_frame(s, opts, cache)
+    if ctype == ColumnType.CURRENCY:
+        return _currency_frame(s, opts)
+    if ctype == ColumnType.NUMBER:
+        return _number_frame(s, opts)
+    if ctype == ColumnType.POSTAL_CODE:
+        return _postal_frame(s, opts)
+    if ctype == ColumnType.VIN:
+        return _vin_frame(s)
+    return _text_frame(s)

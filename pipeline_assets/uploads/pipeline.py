@@ -1,0 +1,145 @@
+"""One upload, end to end, without Dagster: read -> detect -> normalize ->
+Parquet + CSV + rejects. The asset and the benchmark both call normalize_file.
+
+Memory is bounded by `chunk_rows`: batches stream from DuckDB, each is
+normalized and appended to a Parquet writer and a CSV file, then dropped.
+Only the per-column result caches (bounded) survive between chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .config import UploadOptions
+from .detect import Detection, detect_columns
+from .normalize import LIBRARY, BoundedCache, normalize_series
+from .reader import CsvLayout, CsvReader, UploadReadError, read_layout
+from .report import UploadReport
+from .types import ColumnType
+
+Progress = Callable[[int, float, int | None], None]   # rows so far, seconds, estimated total rows
+
+
+@dataclass
+class NormalizeResult:
+    source: str
+    layout: CsvLayout
+    detections: list[Detection]
+    report: UploadReport
+    rows: int
+    rejected_lines: int
+    seconds: float
+    parquet: Path
+    csv: Path
+    rejects: Path | None
+    cache: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def clean(df: pl.DataFrame) -> pl.DataFrame:
+    """Trimmed text, empty = null: what detection and normalizers see."""
+    return df.select(pl.when(pl.col(c).str.strip_chars().str.len_bytes() > 0).then(pl.col(c).str.strip_chars())
+                     .alias(c) for c in df.columns)
+
+
+def normalize_chunk(raw: pl.DataFrame, detections: list[Detection], opts: UploadOptions,
+                    caches: dict[str, BoundedCache], first_row: int) -> pl.DataFrame:
+    cleaned = clean(raw)
+    parts = [pl.int_range(first_row, first_row + raw.height, dtype=pl.Int64, eager=True).alias("_row").to_frame()]
+    for d in detections:
+        res = normalize_series(cleaned[d.column], d.type, opts, caches[d.column])
+        parts.append(raw.select(d.column))
+        parts.append(res.rename({c: f"{d.column}__{c}" for c in res.columns}))
+    out = pl.concat(parts, how="horizontal")
+    invalid = [pl.when(pl.col(f"{d.column}__valid") == False).then(pl.lit(d.column))  # noqa: E712
+               for d in detections]
+    return out.with_columns(pl.concat_str(invalid, separator=",", ignore_nulls=True).fill_null("")
+                            .alias("_invalid_columns"))
+
+
+def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_rejects: Path, scratch_dir: Path,
+                   options: UploadOptions | None = None, overrides: dict[str, ColumnType] | None = None,
+                   source: str | None = None, progress: Progress | None = None,
+                   duckdb_memory: str = "1GB") -> NormalizeResult:
+    opts = options or UploadOptions()
+    path = Path(path)
+    source = source or path.name
+    started = time.perf_counter()
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    transcoded = scratch_dir / f"{out_parquet.stem}.utf8.csv"
+    layout = read_layout(path, source, transcoded, opts.encoding, opts.delimiter)
+    reader = CsvReader(layout, opts.chunk_rows, memory_limit=duckdb_memory)
+    writer: pq.ParquetWriter | None = None
+    try:
+        batches = reader.batches()
+        # Detection looks at the first `sample_rows` rows, read ahead and then
+        # normalized like every other chunk.
+        pending: list[pa.RecordBatch] = []
+        while sum(b.num_rows for b in pending) < opts.sample_rows:
+            b = next(batches, None)
+            if b is None:
+                break
+            pending.append(b)
+        if not pending:
+            rej = reader.rejects()
+            detail = f" ({rej.height} rejected lines, first: line {rej['line'][0]}: {rej['reason'][0]})" \
+                if rej.height else ""
+            raise UploadReadError(f"{source}: no data rows after the header{detail}")
+        head = clean(pl.from_arrow(pa.Table.from_batches(pending)).head(opts.sample_rows))
+        detections = detect_columns(head, layout.headers, opts, overrides)
+        caches = {d.column: BoundedCache(opts.cache_size if d.type in LIBRARY or d.type == ColumnType.DATE else 0)
+                  for d in detections}
+        report = UploadReport(detections)
+        row_bytes = max(1.0, head.select(pl.sum_horizontal(pl.all().str.len_bytes().fill_null(0)).mean()).item()
+                        + len(layout.columns))
+        estimate = int(path.stat().st_size / row_bytes)
+
+        rows = 0
+        with open(out_csv, "wb") as csv_fh:
+            def write(batch: pa.RecordBatch) -> None:
+                nonlocal writer, rows
+                out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1)
+                table = out.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+                out.write_csv(csv_fh, include_header=rows == 0, null_value="")
+                report.add_chunk(out)
+                rows += out.height
+                if progress:
+                    progress(rows, time.perf_counter() - started, max(estimate, rows))
+
+            for b in pending:
+                write(b)
+            pending.clear()
+            for b in batches:
+                write(b)
+        if writer is not None:
+            writer.close()
+            writer = None
+        rejects = reader.rejects()
+        rejects_path = None
+        if rejects.height:
+            rejects.select("line", "error_type", "reason", "raw_line").write_csv(out_rejects)
+            rejects_path = out_rejects
+        return NormalizeResult(
+            source=source, layout=layout, detections=detections, report=report, rows=rows,
+            rejected_lines=rejects.height, seconds=time.perf_counter() - started, parquet=out_parquet,
+            csv=out_csv, rejects=rejects_path,
+            cache={c: {"hits": k.hits, "misses": k.misses} for c, k in caches.items() if k.hits or k.misses})
+    finally:
+        if writer is not None:
+            writer.close()
+        reader.close()
+        if layout.transcoded:
+            layout.path.unlink(missing_ok=True)
