@@ -14,6 +14,8 @@ from typing import Callable
 
 import polars as pl
 
+from .resolution import Resolution
+
 # Parsers understood by transforms.parse. Each turns the raw string column
 # into a typed one; a non-empty raw value that fails to parse is a rejection.
 PARSERS = ("text", "int", "money", "distance_miles", "date", "url", "vin", "state", "enum")
@@ -62,6 +64,8 @@ class Kind:
     row_rules: tuple[RowRule, ...] = ()
     # Expressions that fill derived columns after parsing (e.g. a title).
     derived: tuple[tuple[str, Callable[[], pl.Expr]], ...] = field(default=())
+    # Entity resolution: blocking keys, comparisons, thresholds (resolution.py).
+    resolution: Resolution | None = None
 
     def field(self, name: str) -> Field:
         for f in self.fields:

@@ -1,8 +1,11 @@
 """Job postings from job boards (job-board daily pipeline reference)."""
 
+import dataclasses
+
 import polars as pl
 
 from .base import Field, Kind, RowRule
+from . import resolution as _res
 from .common import COMMON_FIELDS
 
 EMPLOYMENT_TYPES = ("Full-time", "Part-time", "Contract", "Temporary", "Internship")
@@ -43,3 +46,54 @@ JOBS = Kind(
         ),
     ),
 )
+
+
+# --- entity resolution ------------------------------------------------------
+# Legal suffixes drop out of company names; title abbreviations expand.
+COMPANY_WORDS = {"inc": "", "llc": "", "ltd": "", "corp": "", "corporation": "", "co": "", "company": "",
+                 "gmbh": "", "plc": "", "the": "", "incorporated": "", "limited": "", "group": ""}
+TITLE_SYNONYMS = {
+    "sr": "senior", "snr": "senior", "jr": "junior", "jnr": "junior", "eng": "engineer", "engr": "engineer",
+    "mgr": "manager", "mngr": "manager", "dev": "developer", "swe": "software engineer", "sw": "software",
+    "assoc": "associate", "asst": "assistant", "admin": "administrator", "rep": "representative",
+    "acct": "accountant", "tech": "technician", "coord": "coordinator", "dir": "director", "vp": "vice president",
+    "ii": "2", "iii": "3", "iv": "4", "i": "1", "ft": "", "pt": "", "remote": "", "hybrid": "", "the": "",
+    "of": "", "and": "", "a": "", "for": "", "f": "", "m": "", "d": "",
+}
+# Applicant-tracking systems put a stable posting id in the apply URL; the same
+# posting mirrored on several boards keeps it.
+ATS_ID = (r"(?i)(?:greenhouse\.io/[^/?#]+/jobs/|[?&]gh_jid=|lever\.co/[^/?#]+/|ashbyhq\.com/[^/?#]+/|"
+          r"smartrecruiters\.com/[^/?#]+/|myworkdayjobs\.com/.*_|[?&](?:jobid|job_id|reqid|req_id)=)"
+          r"([A-Za-z0-9][A-Za-z0-9-]{3,})")
+
+JOBS_RESOLUTION = _res.Resolution(
+    prepare=(
+        ("company_n", lambda: _res.text_norm("company", COMPANY_WORDS, squash=True)),
+        ("title_n", lambda: _res.text_norm("title", TITLE_SYNONYMS, sort_tokens=True)),
+        ("city_n", lambda: _res.text_norm("city")),
+        ("desc_n", lambda: _res.text_norm("description")),
+        ("ats_id", lambda: pl.col("source_url").str.extract(ATS_ID, 1).str.to_lowercase()),
+    ),
+    blocking=(
+        _res.BlockingKey("ats_id", "ats_id", max_block=30),
+        _res.BlockingKey("company_title", "company_n || '|' || title_n"),
+        _res.BlockingKey("company_city", "company_n || '|' || city_n", max_block=60),
+    ),
+    minhash_column="desc_n",
+    comparisons=(
+        _res.Comparison("ats_id", "ats_id", "exact", m=(0.95, 0.05)),
+        _res.Comparison("company", "company_n", "fuzzy", (100, 90), scorer="ratio", m=(0.93, 0.05, 0.02),
+                        low_cardinality=True),
+        _res.Comparison("title", "title_n", "fuzzy", (100, 90, 75), scorer="token_set_ratio",
+                        m=(0.6, 0.25, 0.1, 0.05)),
+        _res.Comparison("city", "city_n", "exact", m=(0.9, 0.1)),
+        _res.Comparison("state", "state", "exact", m=(0.95, 0.05)),
+        _res.Comparison("salary", "salary_max", "numeric", (0.01, 0.1), m=(0.7, 0.2, 0.1)),
+        _res.Comparison("description", "desc_n", "minhash", (0.9, 0.6, 0.3), m=(0.6, 0.25, 0.1, 0.05)),
+    ),
+    completeness=("salary_min", "salary_max", "description", "city", "state", "employment_type", "posted_at",
+                  "image_url"),
+    preview=("title", "company", "city", "salary_max"),
+)
+
+JOBS = dataclasses.replace(JOBS, resolution=JOBS_RESOLUTION)

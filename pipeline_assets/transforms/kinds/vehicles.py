@@ -6,9 +6,12 @@ to the listing year + 2, price between 1,000 and 10,000,000 when present,
 US two-letter states, and the condition/category enumerations.
 """
 
+import dataclasses
+
 import polars as pl
 
 from .base import Field, Kind, RowRule
+from . import resolution as _res
 from .common import COMMON_FIELDS
 
 CONDITIONS = ("Excellent", "Very Good", "Good", "Fair", "Project")
@@ -55,3 +58,57 @@ VEHICLES = Kind(
         )),
     ),
 )
+
+
+# --- entity resolution ------------------------------------------------------
+# Make spellings seen across dealer feeds and marketplaces (token level; an
+# empty string drops the token, so "Mercedes-Benz" and "Mercedes" agree).
+MAKE_SYNONYMS = {
+    "chevy": "chevrolet", "chev": "chevrolet", "vw": "volkswagen", "volks": "volkswagen",
+    "mb": "mercedes", "merc": "mercedes", "benz": "", "mercedesbenz": "mercedes",
+    "land": "landrover", "rover": "", "alfa": "alfaromeo", "romeo": "", "caddy": "cadillac",
+    "olds": "oldsmobile", "pontiac": "pontiac", "mopar": "", "ford": "ford",
+}
+# Words in titles that carry no identity ("for sale", trim noise).
+TITLE_WORDS = {**MAKE_SYNONYMS, "for": "", "sale": "", "the": "", "a": "", "w": "", "with": "", "and": ""}
+
+VEHICLES_RESOLUTION = _res.Resolution(
+    prepare=(
+        ("vin_n", lambda: pl.col("vin").str.to_uppercase()),
+        ("make_n", lambda: _res.text_norm("make", MAKE_SYNONYMS, squash=True)),
+        ("model_n", lambda: _res.text_norm("model", squash=True)),
+        ("title_n", lambda: _res.text_norm("title", TITLE_WORDS, sort_tokens=True)),
+        ("city_n", lambda: _res.text_norm("city")),
+    ),
+    blocking=(
+        _res.BlockingKey("vin", "vin_n", max_block=30),
+        # Price bands are 8% wide in log space; mileage bands 5,000 miles. A
+        # relisting that crosses a band edge is still caught by the other keys.
+        _res.BlockingKey("make_model_year_price",
+                         "make_n || '|' || model_n || '|' || year || '|' || CAST(floor(ln(price) / ln(1.08)) AS INT)"),
+        _res.BlockingKey("make_model_year_mileage",
+                         "make_n || '|' || model_n || '|' || year || '|' || CAST(mileage // 5000 AS INT)"),
+        _res.BlockingKey("city_make_year", "substr(city_n, 1, 5) || '|' || make_n || '|' || year"),
+    ),
+    minhash_column="title_n",
+    comparisons=(
+        _res.Comparison("vin", "vin_n", "exact", m=(0.98, 0.02)),
+        _res.Comparison("make", "make_n", "fuzzy", (100, 85), scorer="ratio", m=(0.95, 0.03, 0.02),
+                        low_cardinality=True),
+        _res.Comparison("model", "model_n", "fuzzy", (100, 85), scorer="ratio", m=(0.9, 0.07, 0.03),
+                        low_cardinality=True),
+        _res.Comparison("year", "year", "absdiff", (0, 1), m=(0.96, 0.03, 0.01)),
+        _res.Comparison("price", "price", "numeric", (0.005, 0.05, 0.15), m=(0.5, 0.35, 0.1, 0.05)),
+        _res.Comparison("mileage", "mileage", "numeric", (0.01, 0.05, 0.15), m=(0.5, 0.3, 0.12, 0.08)),
+        _res.Comparison("title", "title_n", "fuzzy", (95, 85, 70), scorer="token_set_ratio",
+                        m=(0.6, 0.25, 0.1, 0.05)),
+        _res.Comparison("city", "city_n", "exact", m=(0.85, 0.15)),
+        _res.Comparison("state", "state", "exact", m=(0.95, 0.05)),
+    ),
+    cannot_link=("vin_n",),
+    completeness=("vin", "price", "mileage", "title", "description", "image_url", "city", "state",
+                  "condition", "category", "stock_number", "posted_at"),
+    preview=("title", "vin", "price", "mileage", "city"),
+)
+
+VEHICLES = dataclasses.replace(VEHICLES, resolution=VEHICLES_RESOLUTION)

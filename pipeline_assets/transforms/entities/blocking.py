@@ -1,0 +1,83 @@
+"""Candidate pairs: several blocking keys, unioned, each with a block-size cap.
+
+All of it runs in DuckDB over the prepared records, so the pair table can be
+larger than memory (DuckDB spills under its memory limit) and the Python side
+never holds more than one batch.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..kinds.resolution import Resolution
+
+
+def minhash_sql(column: str, slots: int) -> str:
+    """Per-record MinHash signature over the column's distinct word tokens:
+    slot i is min(hash(token, i)). Equal slots estimate the Jaccard similarity
+    of the token sets; equal bands of slots are LSH blocking keys."""
+    aggs = ", ".join(f"min(hash(tok, {i})) AS mh_{i}" for i in range(slots))
+    return f"""
+        SELECT rid, {aggs}
+        FROM (SELECT DISTINCT rid, unnest(string_split({column}, ' ')) AS tok
+              FROM prep WHERE {column} IS NOT NULL)
+        WHERE tok <> ''
+        GROUP BY rid"""
+
+
+def block_keys(res: Resolution) -> list[tuple[str, str, int]]:
+    """(name, SQL over prep + sig, max block size) for every key, LSH bands included."""
+    keys = [(k.name, k.sql, k.max_block) for k in res.blocking]
+    if res.minhash_column:
+        for b in range(res.minhash_slots // res.minhash_band):
+            slots = [f"mh_{b * res.minhash_band + j}" for j in range(res.minhash_band)]
+            keys.append((f"lsh_{b}", " || '|' || ".join(f"CAST({s} AS VARCHAR)" for s in slots),
+                         res.minhash_max_block))
+    # Listings that were one entity before stay comparable (their edge is
+    # what keeps the entity's id from churning).
+    keys.append(("prior_entity", "prior_entity", 200))
+    return keys
+
+
+def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, dict[str, int]]:
+    """Create table `pairs(a, b, keys)` with a < b; returns per-key statistics."""
+    stats: dict[str, dict[str, int]] = {}
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
+    source = "prep LEFT JOIN sig USING (rid)" if res.minhash_column else "prep"
+    for name, expr, cap in block_keys(res):
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE keyed AS
+            SELECT rid, is_prior, ({expr}) AS k FROM {source} WHERE ({expr}) IS NOT NULL""")
+        sizes = con.execute(f"""
+            SELECT count(*) FILTER (WHERE n > {cap}) AS skipped_blocks,
+                   coalesce(sum(n) FILTER (WHERE n > {cap}), 0) AS skipped_records,
+                   count(*) FILTER (WHERE n BETWEEN 2 AND {cap}) AS blocks
+            FROM (SELECT k, count(*) AS n FROM keyed GROUP BY k)""").fetchall()[0]
+        # Two records that were both only carried from earlier days are not
+        # compared: old entities are not re-merged among themselves.
+        n = con.execute(f"""
+            INSERT INTO pairs_raw
+            WITH ok AS (SELECT k FROM keyed GROUP BY k HAVING count(*) BETWEEN 2 AND {cap})
+            SELECT x.rid, y.rid, '{name}'
+            FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
+            WHERE x.k IN (SELECT k FROM ok) AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+        stats[name] = {"blocks": int(sizes[2]), "pairs": int(n), "skipped_blocks": int(sizes[0]),
+                       "skipped_records": int(sizes[1])}
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE pairs AS
+        SELECT a, b, string_agg(key, ',' ORDER BY key) AS keys FROM pairs_raw GROUP BY a, b""")
+    con.execute("DROP TABLE pairs_raw; DROP TABLE IF EXISTS keyed")
+    return stats
+
+
+def random_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: float = 0.42) -> None:
+    """Table `upairs(a, b)`: random pairs of today's records, for u-probabilities
+    (how often two unrelated records agree by chance). Seeded: re-runs agree."""
+    con.execute(f"SELECT setseed({seed})").fetchall()
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE upairs AS
+        WITH today AS (SELECT rid FROM prep WHERE NOT is_prior),
+             n AS (SELECT count(*) AS n, min(rid) AS lo FROM today)
+        SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
+            SELECT lo + CAST(floor(random() * n) AS BIGINT) AS a, lo + CAST(floor(random() * n) AS BIGINT) AS b
+            FROM n, range({int(n_pairs)})) WHERE a <> b""")

@@ -1,0 +1,92 @@
+"""Comparison levels for candidate pairs, one Arrow batch at a time.
+
+Strings are scored by rapidfuzz over the batch's *distinct* value pairs
+(`process.cpdist`, element-wise, in C on all cores): makes, models and
+companies repeat endlessly, so each distinct pair is scored once. Numbers
+and MinHash signatures are plain Polars expressions. No Python loop runs
+per pair.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import duckdb
+import numpy as np
+import polars as pl
+from rapidfuzz import fuzz, process
+
+from ..kinds.resolution import Comparison, Resolution
+
+NULL_LEVEL = -1
+
+
+def fetch_sql(res: Resolution, table: str) -> str:
+    cols = []
+    for c in res.comparisons:
+        if c.method == "minhash":
+            cols += [f"sx.mh_{i} AS a_mh_{i}, sy.mh_{i} AS b_mh_{i}" for i in range(res.minhash_slots)]
+            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
+        else:
+            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
+    for i, col in enumerate(res.cannot_link):
+        cols.append(f"x.{col} AS a_cl{i}, y.{col} AS b_cl{i}")
+    joins = ""
+    if any(c.method == "minhash" for c in res.comparisons):
+        joins = "LEFT JOIN sig sx ON sx.rid = p.a LEFT JOIN sig sy ON sy.rid = p.b"
+    return f"""SELECT p.a, p.b, {', '.join(cols)}
+               FROM {table} p JOIN prep x ON x.rid = p.a JOIN prep y ON y.rid = p.b {joins}"""
+
+
+def _bucket(score: pl.Expr, thresholds: tuple[float, ...], higher_is_better: bool) -> pl.Expr:
+    level = pl.lit(len(thresholds), pl.Int8)
+    for i in reversed(range(len(thresholds))):
+        hit = score >= thresholds[i] if higher_is_better else score <= thresholds[i]
+        level = pl.when(hit).then(pl.lit(i, pl.Int8)).otherwise(level)
+    return level
+
+
+def _fuzzy_scores(df: pl.DataFrame, c: Comparison) -> pl.Series:
+    a, b = f"a_{c.name}", f"b_{c.name}"
+    distinct = df.select(a, b).drop_nulls().unique()
+    scorer = getattr(fuzz, c.scorer)
+    scores = process.cpdist(distinct[a].to_list(), distinct[b].to_list(), scorer=scorer, workers=-1,
+                            dtype=np.uint8) if distinct.height else np.zeros(0, np.uint8)
+    scored = distinct.with_columns(pl.Series("_s", scores, dtype=pl.UInt8))
+    return df.select(a, b).join(scored, on=[a, b], how="left", nulls_equal=False, maintain_order="left")["_s"]
+
+
+def levels(df: pl.DataFrame, res: Resolution) -> pl.DataFrame:
+    """(a, b, g_<comparison>..., conflict) for a batch of fetched pairs."""
+    out = []
+    for c in res.comparisons:
+        a, b = pl.col(f"a_{c.name}"), pl.col(f"b_{c.name}")
+        missing = a.is_null() | b.is_null()
+        if c.method == "exact":
+            lvl = pl.when(a == b).then(pl.lit(0, pl.Int8)).otherwise(pl.lit(1, pl.Int8))
+        elif c.method == "fuzzy":
+            df = df.with_columns(_fuzzy_scores(df, c).alias(f"s_{c.name}"))
+            lvl = _bucket(pl.col(f"s_{c.name}"), c.thresholds, True)
+        elif c.method == "numeric":
+            rel = (a - b).abs() / pl.max_horizontal(a.abs(), b.abs())
+            lvl = _bucket(pl.when((a == 0) & (b == 0)).then(0.0).otherwise(rel), c.thresholds, False)
+        elif c.method == "absdiff":
+            lvl = _bucket((a - b).abs(), c.thresholds, False)
+        else:  # minhash
+            slots = [(pl.col(f"a_mh_{i}") == pl.col(f"b_mh_{i}")).cast(pl.Float32)
+                     for i in range(res.minhash_slots)]
+            lvl = _bucket(pl.sum_horizontal(slots) / res.minhash_slots, c.thresholds, True)
+            missing = missing | pl.col("a_mh_0").is_null() | pl.col("b_mh_0").is_null()
+        out.append(pl.when(missing).then(pl.lit(NULL_LEVEL, pl.Int8)).otherwise(lvl).alias(f"g_{c.name}"))
+    conflict = pl.lit(False)
+    for i in range(len(res.cannot_link)):
+        a, b = pl.col(f"a_cl{i}"), pl.col(f"b_cl{i}")
+        conflict = conflict | (a.is_not_null() & b.is_not_null() & (a != b))
+    return df.select("a", "b", *out, conflict.alias("conflict"))
+
+
+def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str,
+                  batch_rows: int = 250_000) -> Iterator[pl.DataFrame]:
+    reader = con.sql(fetch_sql(res, table)).to_arrow_reader(batch_rows)
+    for batch in reader:
+        yield levels(pl.from_arrow(batch), res)

@@ -1,0 +1,125 @@
+"""The vocabulary of an entity-resolution declaration (part of a kind).
+
+Everything a user tunes lives here as data: how fields are normalized, the
+blocking keys with their block-size caps, the comparisons with their
+agreement levels, the seed m-probabilities, thresholds and cannot-link
+columns. Changing any of them is an edit of the kind's module followed by a
+backfill of `listing_entities`; the resolver in `transforms/entities/` has no
+per-kind code paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+# Comparison methods understood by transforms.entities.compare:
+#   exact     equal / different
+#   fuzzy     rapidfuzz score (0-100) >= each threshold, best first
+#   numeric   relative difference |a-b| / max(|a|,|b|) <= each threshold
+#   absdiff   absolute difference <= each threshold (years)
+#   minhash   share of equal MinHash slots (an estimate of Jaccard) >= each threshold
+METHODS = ("exact", "fuzzy", "numeric", "absdiff", "minhash")
+SCORERS = ("ratio", "token_sort_ratio", "token_set_ratio", "partial_ratio", "WRatio")
+
+
+@dataclass(frozen=True)
+class BlockingKey:
+    """Records sharing a non-null key value are compared pairwise.
+
+    `sql` is a DuckDB expression over the prepared columns. Blocks larger
+    than `max_block` are skipped: a key like "Ford F-150 2018" would
+    otherwise cost n^2 comparisons; the other keys still cover those records.
+    """
+    name: str
+    sql: str
+    max_block: int = 40
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One field's agreement levels. Level 0 is the strongest agreement, the
+    last level is "disagree"; a null on either side is its own level with
+    weight 0 (missing evidence is not negative evidence)."""
+    name: str
+    column: str
+    method: str
+    thresholds: tuple[float, ...] = ()
+    scorer: str = "token_sort_ratio"
+    # Seed m-probabilities, one per level (agreement levels then disagree):
+    # P(level | same entity). EM refines them when `estimate_m` is on.
+    m: tuple[float, ...] = ()
+    # Few distinct values (make, company): score each distinct pair once.
+    low_cardinality: bool = False
+
+    @property
+    def n_levels(self) -> int:
+        return (1 if self.method == "exact" else len(self.thresholds)) + 1
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"comparison {self.name}: unknown method {self.method!r}; one of {METHODS}")
+        if self.method == "fuzzy" and self.scorer not in SCORERS:
+            raise ValueError(f"comparison {self.name}: unknown scorer {self.scorer!r}; one of {SCORERS}")
+        if self.method != "exact" and not self.thresholds:
+            raise ValueError(f"comparison {self.name}: method {self.method} needs thresholds")
+        if self.m and len(self.m) != self.n_levels:
+            raise ValueError(f"comparison {self.name}: {len(self.m)} m values for {self.n_levels} levels")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    # Derived columns (name -> Polars expression over the canonical columns)
+    # used by blocking keys and comparisons.
+    prepare: tuple[tuple[str, Callable[[], pl.Expr]], ...]
+    blocking: tuple[BlockingKey, ...]
+    comparisons: tuple[Comparison, ...]
+    # Column whose tokens feed MinHash (signature columns mh_0..mh_{n-1});
+    # bands of `minhash_band` slots become the blocking keys `lsh_<i>`.
+    minhash_column: str | None = None
+    minhash_slots: int = 12
+    minhash_band: int = 3
+    minhash_max_block: int = 40
+    # Two records whose values differ in any of these columns (both non-null)
+    # never end up in one entity (e.g. two different VINs).
+    cannot_link: tuple[str, ...] = ()
+    # Edges at or above this match probability join records; components that
+    # break a cannot-link rule, or grow past max_cluster_size, are rebuilt
+    # greedily from their strongest edges, at split_probability or above.
+    match_probability: float = 0.9
+    split_probability: float = 0.99
+    max_cluster_size: int = 12
+    # Prior P(match) among candidate pairs, the EM starting point.
+    prior: float = 0.05
+    estimate_m: bool = True
+    em_iterations: int = 25
+    u_sample_pairs: int = 300_000
+    # Entities last seen this many days ago or less are candidates for a repost.
+    repost_window_days: int = 30
+    # Columns whose non-null count ranks records for survivorship (canonical record).
+    completeness: tuple[str, ...] = field(default=())
+    # Columns shown in the borderline-pairs preview.
+    preview: tuple[str, ...] = ("title",)
+
+
+def text_norm(col: str, synonyms: dict[str, str] | None = None, *, sort_tokens: bool = False,
+              squash: bool = False) -> pl.Expr:
+    """Lower-case ASCII words: accents folded, punctuation to spaces, then
+    token synonyms (chevy -> chevrolet; a synonym may map to "" to drop a
+    token such as "inc"), optionally sorted (word order ignored) or squashed
+    (spaces removed: "F-150" == "F150")."""
+    e = (pl.col(col).str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
+         .str.replace_all(r"[^a-z0-9]+", " ").str.strip_chars())
+    if synonyms or sort_tokens:
+        tokens = e.str.split(" ")
+        if synonyms:
+            tokens = tokens.list.eval(pl.element().replace(synonyms)).list.eval(
+                pl.element().filter(pl.element() != ""))
+        if sort_tokens:
+            tokens = tokens.list.sort()
+        e = tokens.list.join(" ").str.replace_all(r"\s+", " ").str.strip_chars()
+    if squash:
+        e = e.str.replace_all(" ", "")
+    return pl.when(e == "").then(None).otherwise(e)
