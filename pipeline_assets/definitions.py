@@ -9,7 +9,7 @@ from dagster import Definitions, EnvVar
 from resources import DuckDBResource, LakeResource, PipelineSettings, PostgresResource
 from resources.embedded_postgres import ensure_env
 
-from .assets import collection, dedup, enrichment, history, validation, warehouse
+from .assets import collection, dedup, enrichment, entities, history, validation, warehouse
 from .automation import collection_schedules, daily_rollup_sensor, inbox_sensor
 from .jobs import daily_job, ingest_job
 from .settings import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
@@ -35,9 +35,9 @@ def build_resources() -> dict:
 def build_definitions() -> Definitions:
     return Definitions(
         assets=[collection.raw_listings, validation.validate_listings, dedup.dedup_listings,
-                enrichment.enriched_listings, history.listing_snapshots, history.source_scores,
+                enrichment.enriched_listings, entities.resolve_entities, history.listing_snapshots, history.source_scores,
                 warehouse.pg_listings, warehouse.pg_rejected_listings, warehouse.pg_listing_snapshots,
-                warehouse.pg_source_scores],
+                warehouse.pg_source_scores, warehouse.pg_listing_entities, warehouse.pg_canonical_listings],
         jobs=[ingest_job, daily_job],
         schedules=collection_schedules,
         sensors=[daily_rollup_sensor, inbox_sensor],

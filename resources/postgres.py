@@ -65,9 +65,10 @@ class PostgresResource(ConfigurableResource):
         return [r[0] for r in rows]
 
     def replace_partition(self, schema: str, table: str, parquet_files: Iterable[str | Path],
-                          partition: dict[str, object], *,
+                          partition: dict[str, object], *, merge_on: list[str] | None = None,
                           before_commit: Callable[[psycopg.Connection], None] | None = None) -> LoadResult:
-        """Replace the rows matching `partition` (column -> value) with the files' rows."""
+        """Replace the rows matching `partition` (column -> value) with the files' rows.
+        With `merge_on`, replace the rows whose key columns match a new row instead."""
         started = time.perf_counter()
         files = [str(f) for f in parquet_files]
         target = sql.Identifier(schema, table)
@@ -86,10 +87,18 @@ class PostgresResource(ConfigurableResource):
                             copy.write(chunk)
                 rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(stage)).fetchone()[0]
                 copied = time.perf_counter()
-                where = sql.SQL(" AND ").join(
-                    sql.SQL("{} = %s").format(sql.Identifier(k)) for k in partition)
-                deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
-                                       list(partition.values())).rowcount
+                if merge_on:
+                    # Keyed replace: rows whose key is in the new data are replaced
+                    # (a current-state table, where a row moves between days).
+                    match = sql.SQL(" AND ").join(
+                        sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in merge_on)
+                    deleted = conn.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
+                        target, stage, match)).rowcount
+                else:
+                    where = sql.SQL(" AND ").join(
+                        sql.SQL("{} = %s").format(sql.Identifier(k)) for k in partition)
+                    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
+                                           list(partition.values())).rowcount
                 conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, stage))
                 conn.execute(sql.SQL("DROP TABLE {}").format(stage))
                 conn.execute(

@@ -3,6 +3,7 @@
 
 from datetime import date
 
+import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from resources import LakeResource, PostgresResource
@@ -64,3 +65,36 @@ def pg_listing_snapshots(context: AssetExecutionContext, lake: LakeResource, pos
 def pg_source_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
     day = context.partition_time_window.start.date()
     return _load(lake, postgres, "source_scores", day, None, "core", "source_scores", {"score_date": day})
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["listing_entities"], key=AssetKey(["postgres", "listing_entities"]),
+       description="`core.listing_entities`: the day's listing -> entity map with scores and reasons." + _LOAD_DOC)
+def pg_listing_entities(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    day = context.partition_time_window.start.date()
+    return _load(lake, postgres, "listing_entities", day, None, "core", "listing_entities", {"observed_date": day})
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["canonical_listings"], key=AssetKey(["postgres", "canonical_listings"]),
+       description="`core.canonical_listings`: one current row per entity. The day's entities replace their "
+                   "rows by `entity_id` (COPY into staging, keyed delete + insert, one transaction); entities "
+                   "merged into an older one that day are deleted in the same transaction.")
+def pg_canonical_listings(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    day = context.partition_time_window.start.date()
+    postgres.apply_ddl()
+    with lake.local_file(lake.partition_file("entity_merges", day)) as merges_local:
+        merged = pl.read_parquet(merges_local)["merged"].to_list()
+
+    def drop_merged(conn) -> None:
+        if merged:
+            conn.execute("DELETE FROM core.canonical_listings WHERE entity_id = ANY(%s)", (merged,))
+
+    with lake.local_file(lake.partition_file("canonical_listings", day)) as local:
+        result = postgres.replace_partition("core", "canonical_listings", [local], {"last_seen": day},
+                                            merge_on=["entity_id"], before_commit=drop_merged)
+    return MaterializeResult(metadata={
+        "dagster/row_count": result["rows"], "rows_replaced": result["deleted"], "merged_deleted": len(merged),
+        "load_seconds": result["seconds"], "table": "core.canonical_listings",
+        "query": MetadataValue.md("```sql\nSELECT * FROM core.canonical_listings ORDER BY last_seen DESC LIMIT 100;\n```"),
+    })

@@ -49,6 +49,7 @@ class ResolveResult:
     entities: Path     # entities seen today: canonical record, first/last seen, price history
     state: Path        # directory with members.parquet + entities.parquet, input of the next day
     pairs: Path        # scored candidate pairs with probability >= 0.5 (borderline review)
+    merges: Path       # earlier entities merged into another today: merged, into_entity
     weights: Weights
     stats: dict = field(default_factory=dict)
 
@@ -284,9 +285,9 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _prev AS
             SELECT entity_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-                   sum(days_seen) AS days_seen, arg_min(price_first, first_seen) AS price_first,
+                   CAST(sum(days_seen) AS BIGINT) AS days_seen, arg_min(price_first, first_seen) AS price_first,
                    arg_max(price_last, last_seen) AS price_last, min(price_min) AS price_min,
-                   max(price_max) AS price_max, sum(price_changes) AS price_changes,
+                   max(price_max) AS price_max, CAST(sum(price_changes) AS BIGINT) AS price_changes,
                    arg_max(COLUMNS(* EXCLUDE (entity_id, first_seen, last_seen, days_seen, price_first,
                                               price_last, price_min, price_max, price_changes)), last_seen)
             FROM ({prev_sql}) GROUP BY entity_id""")
@@ -299,13 +300,13 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         CREATE OR REPLACE TEMP TABLE _entities AS
         WITH t AS ({today_sql})
         SELECT t.entity_id, t.entity_kind, least(t.first_seen, p.first_seen) AS first_seen, t.last_seen,
-               coalesce(p.days_seen, 0) + 1 AS days_seen,
+               CAST(coalesce(p.days_seen, 0) + 1 AS BIGINT) AS days_seen,
                coalesce(p.price_first, t._price_today) AS price_first, t._price_today AS price_last,
                least(p.price_min, t._price_today) AS price_min, greatest(p.price_max, t._price_today) AS price_max,
-               coalesce(p.price_changes, 0) + (p.price_last IS DISTINCT FROM t._price_today
-                                               AND p.price_last IS NOT NULL AND t._price_today IS NOT NULL)::INT
-                   AS price_changes,
-               t.records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
+               CAST(coalesce(p.price_changes, 0) + (p.price_last IS DISTINCT FROM t._price_today
+                                                    AND p.price_last IS NOT NULL AND t._price_today IS NOT NULL)::INT
+                    AS BIGINT) AS price_changes,
+               CAST(t.records_today AS BIGINT) AS records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
         FROM t LEFT JOIN _prev p USING (entity_id)
         UNION ALL BY NAME
         SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)""")
@@ -343,7 +344,9 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         con.unregister(name)
     for name in ("_ids", "_canon", "_prev", "_entities"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    return {"members": members, "entities": entities, "state": state, "pairs": pairs,
+    merges_file = out / "merges.parquet"
+    merges.write_parquet(merges_file)
+    return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
             "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
                       "merged_entities": merges.height, "links": links,
                       "matched_pairs": int(edges.height)}}
