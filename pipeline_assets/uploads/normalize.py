@@ -106,10 +106,11 @@ def phone_value(v: str, opts: UploadOptions) -> tuple:
         n = phonenumbers.parse(v, opts.default_country)
     except phonenumbers.NumberParseException:
         return (None, False, None, None)
-    if not phonenumbers.is_valid_number(n):
+    # is_valid_number() looks the region up itself; doing it once here halves the cost.
+    region = phonenumbers.region_code_for_number(n)
+    if not phonenumbers.is_valid_number_for_region(n, region):
         return (None, False, None, None)
-    return (phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164), True,
-            phonenumbers.region_code_for_number(n), n.extension or None)
+    return (phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164), True, region, n.extension or None)
 
 
 ADDRESS_PARTS = {"number": pl.String, "street": pl.String, "unit": pl.String, "po_box": pl.String,
@@ -118,11 +119,70 @@ _STREET = ("StreetNamePreModifier", "StreetNamePreDirectional", "StreetNamePreTy
            "StreetNamePostType", "StreetNamePostDirectional", "StreetNamePostModifier")
 
 
+def _digit_shape(token: str) -> str:
+    """The token as usaddress's CRF sees it. For an all-digit token the features
+    are only its length and trailing zeros (usaddress.tokenFeatures), so 4821
+    and 1111 tag identically: map 2-9 to 1 and keep the zeros. Other tokens
+    ("4B", "12th", "62701-1234") are features by their text and stay as they are."""
+    core = token.strip("(.,;)\n")
+    return token.translate(_TO_ONE) if core.isdigit() else token
+
+
+_TO_ONE = str.maketrans("23456789", "11111111")
+_LABELS: dict[tuple[str, ...], list[str]] = {}
+
+
+def _labels(tokens: list[str]) -> list[str]:
+    # House numbers, box numbers and ZIPs vary per row while the rest of the
+    # address repeats: tagging the digit *shape* once serves every row of that
+    # shape, with exactly the labels usaddress would give each of them.
+    key = tuple(_digit_shape(t) for t in tokens)
+    labels = _LABELS.get(key)
+    if labels is None:
+        if len(_LABELS) > 200_000:
+            _LABELS.clear()
+        labels = _LABELS[key] = list(usaddress.TAGGER.tag(usaddress.tokens2features(list(key))))
+    return labels
+
+
+def address_tag(v: str) -> tuple[dict[str, str], str] | None:
+    """usaddress.tag(v), computed through the digit-shape cache (same grouping
+    rules as usaddress.tag). None where usaddress raises RepeatedLabelError."""
+    tokens = usaddress.tokenize(v)
+    if not tokens:
+        return {}, "Ambiguous"
+    components: dict[str, list[str]] = {}
+    last, intersection, seen = None, False, []
+    for token, label in zip(tokens, _labels(tokens)):
+        if label == "IntersectionSeparator":
+            intersection = True
+        if "StreetName" in label and intersection:
+            label = "Second" + label
+        seen.append(label)
+        if label == last:
+            components[label].append(token)
+        elif label not in components:
+            components[label] = [token]
+        else:
+            return None
+        last = label
+    tagged = {k: " ".join(t).strip(" ,;") for k, t in components.items()}
+    if "AddressNumber" in seen and not intersection:
+        kind = "Street Address"
+    elif intersection and "AddressNumber" not in seen:
+        kind = "Intersection"
+    elif "USPSBoxID" in seen:
+        kind = "PO Box"
+    else:
+        kind = "Ambiguous"
+    return tagged, kind
+
+
 def address_value(v: str, opts: UploadOptions) -> tuple:
-    try:
-        parts, kind = usaddress.tag(" ".join(v.split()))
-    except usaddress.RepeatedLabelError:
+    found = address_tag(" ".join(v.split()))
+    if found is None:
         return (None, False) + (None,) * 7
+    parts, kind = found
     g = lambda *keys: " ".join(parts[k] for k in keys if parts.get(k)) or None  # noqa: E731
     number = g("AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix")
     street = g(*_STREET)
@@ -164,6 +224,73 @@ def url_value(v: str, opts: UploadOptions) -> tuple:
         return (None, False, None)
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     return (urlunsplit((p.scheme.lower(), netloc, p.path or "/", p.query, p.fragment)), True, host)
+
+
+def _special_name_words() -> list[str]:
+    # Every word nameparser treats specially (titles, suffixes, prefixes such as
+    # "van" or "de", conjunctions): names containing one take the full parser.
+    from nameparser.config import CONSTANTS as C
+
+    words: set[str] = set()
+    for attr in ("titles", "suffix_acronyms", "suffix_not_acronyms", "prefixes", "conjunctions", "first_name_titles"):
+        words |= {w.lower() for w in getattr(C, attr, ())}
+    return sorted(words)
+
+
+_SPECIAL_NAME_WORDS: list[str] | None = None
+_PLAIN_NAME = r"^[\p{L}][\p{L}'’\-]+( [\p{L}][\p{L}'’\-]+){1,2}$"
+
+
+def _name_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+    """nameparser's result, with a vectorized path for plain 2-3 word names.
+
+    For "First Last" / "First Middle Last" made of ordinary words (letters,
+    apostrophes, hyphens; no initials, titles, suffixes, particles or commas)
+    nameparser assigns first / middle / last by position, and re-cases only
+    an all-upper or all-lower name, word by word. So the words are split in
+    Polars, and nameparser's own capitalization runs once per distinct *word*
+    (first and last names repeat far more than full names). Everything else
+    goes through HumanName per distinct value. tests/test_uploads_normalize.py
+    checks both paths agree."""
+    global _SPECIAL_NAME_WORDS
+    if _SPECIAL_NAME_WORDS is None:
+        _SPECIAL_NAME_WORDS = _special_name_words()
+    v = pl.col("v")
+    if not opts.preserve_accents:
+        v = v.str.normalize("NFKD").str.replace_all(r"\p{Mn}", "")
+    df = s.rename("v").to_frame().with_columns(v.str.replace_all(r"\s+", " ").alias("c"))
+    words = pl.col("c").str.split(" ")
+    plain = (pl.col("c").str.contains(_PLAIN_NAME)
+             & ~words.list.eval(pl.element().str.to_lowercase().is_in(_SPECIAL_NAME_WORDS)).list.any())
+    df = df.with_columns(plain.fill_null(False).alias("plain"),
+                         ((pl.col("c") == pl.col("c").str.to_lowercase())
+                          | (pl.col("c") == pl.col("c").str.to_uppercase())).alias("recase"))
+    fast = df.filter("plain").with_columns(words.alias("w"))
+    fast = fast.with_columns(pl.col("w").list.first().alias("first"),
+                             pl.when(pl.col("w").list.len() == 3).then(pl.col("w").list.get(1, null_on_oob=True))
+                             .alias("middle"),
+                             pl.col("w").list.last().alias("last"))
+    to_case = pl.concat([fast.filter("recase").get_column(c) for c in ("first", "middle", "last")]).drop_nulls().unique()
+    if to_case.len():
+        cased = cache.lookup_many([f"\x00word:{w}" for w in to_case.to_list()],
+                                  lambda k: (_cap_word(k[6:]),))
+        mapping = dict(zip(to_case.to_list(), (c[0] for c in cased)))
+        fast = fast.with_columns(pl.when(pl.col("recase")).then(pl.col(c).replace(mapping)).otherwise(pl.col(c))
+                                 .alias(c) for c in ("first", "middle", "last"))
+    fast = fast.select("v", pl.concat_str(["first", "middle", "last"], separator=" ", ignore_nulls=True).alias("norm"),
+                       pl.lit(True).alias("valid"), "first", "middle", "last",
+                       pl.lit(None, dtype=pl.String).alias("title"), pl.lit(None, dtype=pl.String).alias("suffix"))
+    slow_values = df.filter(~pl.col("plain") & pl.col("v").is_not_null())["v"].unique()
+    slow = _library_frame(slow_values, ColumnType.PERSON_NAME, opts, cache).with_columns(
+        slow_values.alias("v")) if slow_values.len() else None
+    mapping = pl.concat([fast.unique("v"), slow.select(fast.columns)]) if slow is not None else fast.unique("v")
+    return (s.rename("v").to_frame().join(mapping, on="v", how="left", maintain_order="left").drop("v"))
+
+
+def _cap_word(word: str) -> str:
+    h = HumanName(word)
+    h.capitalize(force=True)
+    return h.first or word
 
 
 @dataclass(frozen=True)
@@ -360,18 +487,30 @@ def _text_frame(s: pl.Series) -> pl.DataFrame:
                                            .alias("valid"))
 
 
+def _via_distinct(s: pl.Series, frame: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+    """Run a vectorized normalizer on the distinct values only and join back:
+    15 date formats over 3,000 distinct dates beat 15 formats over 200,000 rows."""
+    uniq = s.unique()
+    return (s.rename("__key").to_frame()
+            .join(frame(uniq).with_columns(uniq.rename("__key")), on="__key", how="left", maintain_order="left",
+                  nulls_equal=True)
+            .drop("__key"))
+
+
 def normalize_series(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
     """norm, valid and the type's parts for one (already trimmed, empty = null) text column."""
+    if ctype == ColumnType.PERSON_NAME:
+        return _via_distinct(s, lambda u: _name_frame(u, opts, cache))
     if ctype in LIBRARY:
         return _library_frame(s, ctype, opts, cache)
     if ctype == ColumnType.DATE:
-        return _date_frame(s, opts, cache)
+        return _via_distinct(s, lambda u: _date_frame(u, opts, cache))
     if ctype == ColumnType.CURRENCY:
         return _currency_frame(s, opts)
     if ctype == ColumnType.NUMBER:
         return _number_frame(s, opts)
     if ctype == ColumnType.POSTAL_CODE:
-        return _postal_frame(s, opts)
+        return _via_distinct(s, lambda u: _postal_frame(u, opts))
     if ctype == ColumnType.VIN:
         return _vin_frame(s)
     return _text_frame(s)
