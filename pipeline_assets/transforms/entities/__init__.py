@@ -285,9 +285,9 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _prev AS
             SELECT entity_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-                   CAST(sum(days_seen) AS BIGINT) AS days_seen, arg_min(price_first, first_seen) AS price_first,
+                   max(days_seen) AS days_seen, arg_min(price_first, first_seen) AS price_first,
                    arg_max(price_last, last_seen) AS price_last, min(price_min) AS price_min,
-                   max(price_max) AS price_max, CAST(sum(price_changes) AS BIGINT) AS price_changes,
+                   max(price_max) AS price_max, max(price_changes) AS price_changes,
                    arg_max(COLUMNS(* EXCLUDE (entity_id, first_seen, last_seen, days_seen, price_first,
                                               price_last, price_min, price_max, price_changes)), last_seen)
             FROM ({prev_sql}) GROUP BY entity_id""")
