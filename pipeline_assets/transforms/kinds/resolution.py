@@ -93,7 +93,7 @@ class Resolution:
     max_cluster_size: int = 12
     # Prior P(match) among candidate pairs, the EM starting point.
     prior: float = 0.05
-    estimate_m: bool = True
+    estimate_m: bool = False  # EM drifts to a degenerate prior on blocked pairs; see README
     em_iterations: int = 25
     u_sample_pairs: int = 300_000
     # Entities last seen this many days ago or less are candidates for a repost.
