@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench ui install clean-data
+.PHONY: run test bench bench-normalize ui install clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/pipeline_bench.py
+
+bench-normalize: $(STAMP)
+	$(VENV)/bin/python tests/benchmarks/normalize_bench.py
 
 ui: $(STAMP)
 	$(VENV)/bin/listings dev

@@ -11,6 +11,8 @@ from resources.embedded_postgres import ensure_env
 
 from .assets import collection, dedup, enrichment, entities, history, validation, warehouse
 from .automation import collection_schedules, daily_rollup_sensor, inbox_sensor
+from .assets.uploads import UPLOAD_ASSETS, upload_settings_from_env
+from .upload_automation import upload_inbox_sensor, upload_job, upload_location_schedule
 from .jobs import daily_job, ingest_job
 from .settings import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
 
@@ -29,6 +31,7 @@ def build_resources() -> dict:
         "duckdb": DuckDBResource(memory_limit=os.environ.get("LISTINGS_DUCKDB_MEMORY", "2GB"),
                                  temp_directory=str(DATA_DIR / "tmp" / "duckdb")),
         "settings": PipelineSettings(),
+        "upload_settings": upload_settings_from_env(),
     }
 
 
@@ -37,10 +40,11 @@ def build_definitions() -> Definitions:
         assets=[collection.raw_listings, validation.validate_listings, dedup.dedup_listings,
                 enrichment.enriched_listings, entities.resolve_entities, history.listing_snapshots, history.source_scores,
                 warehouse.pg_listings, warehouse.pg_rejected_listings, warehouse.pg_listing_snapshots,
-                warehouse.pg_source_scores, warehouse.pg_listing_entities, warehouse.pg_canonical_listings],
-        jobs=[ingest_job, daily_job],
-        schedules=collection_schedules,
-        sensors=[daily_rollup_sensor, inbox_sensor],
+                warehouse.pg_source_scores, warehouse.pg_listing_entities, warehouse.pg_canonical_listings,
+                *UPLOAD_ASSETS],
+        jobs=[ingest_job, daily_job, upload_job],
+        schedules=[*collection_schedules, upload_location_schedule],
+        sensors=[daily_rollup_sensor, inbox_sensor, upload_inbox_sensor],
         resources=build_resources(),
     )
 

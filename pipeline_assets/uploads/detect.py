@@ -29,7 +29,7 @@ from .types import HEADER_HINTS, SPECIFICITY, ColumnType
 
 HINT_BONUS = 0.15
 DETECT_ROWS = 500       # rows per column the library checks look at
-CLEARLY_TEXT = 0.2      # below this the best candidate is not worth a flag
+CLEARLY_TEXT = 0.4      # below this the best candidate is not worth a flag
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""Malformed CSV: each case either parses correctly, or its bad lines land in
+the rejects file with their line number and reason while the rest loads. An
+empty or undecodable file fails with a message naming the file."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline_assets.uploads import UploadOptions, UploadReadError, normalize_file
+
+HEADER = "name,email,note\n"
+
+
+def run(tmp_path: Path, content: bytes, name: str = "upload.csv", **opts):
+    src = tmp_path / name
+    src.write_bytes(content)
+    res = normalize_file(src, out_parquet=tmp_path / "out.parquet", out_csv=tmp_path / "out.csv",
+                         out_rejects=tmp_path / "rejects.csv", scratch_dir=tmp_path / "scratch",
+                         options=UploadOptions(sample_rows=50, **opts))
+    out = pl.read_parquet(res.parquet)
+    rejects = pl.read_csv(res.rejects) if res.rejects else None
+    return res, out, rejects
+
+
+def test_ragged_rows_go_to_rejects_with_line_numbers(tmp_path):
+    text = (HEADER + "Ann Lee,ann@x.com,ok\n" + "Bob Ray,bob@x.com\n" + "Cy Dunn,cy@x.com,a,extra\n"
+            + "Dee Fox,dee@x.com,fine\n")
+    res, out, rej = run(tmp_path, text.encode())
+    assert out["name"].to_list() == ["Ann Lee", "Dee Fox"] and res.rows == 2
+    assert rej["line"].to_list() == [3, 4]
+    assert "MISSING COLUMNS" in rej["error_type"][0] and "Expected Number of Columns: 3 Found: 2" in rej["reason"][0]
+    assert "TOO MANY COLUMNS" in rej["error_type"][1] and rej["raw_line"][1] == "Cy Dunn,cy@x.com,a,extra"
+
+
+def test_embedded_newlines_and_quotes_parse(tmp_path):
+    text = (HEADER + '"Lee, Ann",ann@x.com,"line one\nline two"\n' + 'Bo "Red" Ray,bo@x.com,"say ""hi"""\n'
+            + "Cy Dunn,cy@x.com,x,y\n")
+    res, out, rej = run(tmp_path, text.encode())
+    assert out["note"].to_list() == ["line one\nline two", 'say "hi"']
+    assert out["name"][0] == "Lee, Ann"
+    # The ragged line comes after a quoted newline: the *physical* line number is reported.
+    assert rej["line"].to_list() == [5]
+
+
+def test_unterminated_quote_is_rejected_with_its_line(tmp_path):
+    text = HEADER + "Ann Lee,ann@x.com,ok\n" + 'Bob Ray,"bob@x.com,oops\n' + "Cy Dunn,cy@x.com,fine\n"
+    res, out, rej = run(tmp_path, text.encode())
+    assert out["name"].to_list() == ["Ann Lee"]
+    assert rej["line"].to_list() == [3] and "unterminated quote" in rej["reason"][0]
+
+
+@pytest.mark.parametrize("encoding, bom, expected", [
+    ("cp1252", b"", "cp1252"),            # Excel on Windows: curly quotes, € and accents
+    ("latin-1", b"", "cp1252"),           # latin-1 accents decode identically in cp1252
+    ("utf-8", codecs.BOM_UTF8, "utf-8-sig"),
+    ("utf-16-le", codecs.BOM_UTF16_LE, "utf-16"),
+])
+def test_encodings_and_boms(tmp_path, encoding, bom, expected):
+    text = HEADER + "José Müller,jose@x.com,Ça coûte 5€\n" + "Zoë Ørsted,zoe@x.com,“quoted”\n"
+    if encoding == "latin-1":
+        text = text.replace("€", "E").replace("“", '"').replace("”", '"').replace("Ø", "O")
+    res, out, _ = run(tmp_path, bom + text.encode(encoding))
+    assert res.layout.encoding == expected
+    assert res.layout.headers == ["name", "email", "note"]  # no BOM in the first header
+    assert out["name"].to_list()[0] == "José Müller" and out["name__norm"][0] == "José Müller"
+    if encoding != "latin-1":
+        assert out["note"].to_list() == ["Ça coûte 5€", "“quoted”"]
+
+
+def test_semicolons_and_odd_headers(tmp_path):
+    text = "Full Name;E-Mail;;E-Mail\nAnn Lee;ann@x.com;x;a@b.com\n"
+    res, out, _ = run(tmp_path, text.encode())
+    assert res.layout.delimiter == ";"
+    assert res.layout.headers == ["Full Name", "E-Mail", "column_3", "E-Mail 2"]
+    assert [c for c in out.columns if "__" not in c and c[0] != "_"] == ["full_name", "e_mail", "column_3", "e_mail_2"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"\n  \n", "the file is empty"),
+    (codecs.BOM_UTF8, "the file is empty"),
+    (b"name,email\n", "no data rows after the header"),
+    (b"PK\x03\x04\x00\x00binary\x00zip", "cannot be decoded as text"),
+])
+def test_empty_or_undecodable_fails_naming_the_file(tmp_path, content, message):
+    with pytest.raises(UploadReadError) as e:
+        run(tmp_path, content, name="dealer_leads.csv")
+    assert "dealer_leads.csv" in str(e.value) and message in str(e.value)
+
+
+def test_forced_encoding_that_does_not_fit_fails_clearly(tmp_path):
+    with pytest.raises(UploadReadError, match="upload.csv: cannot be decoded as ascii at byte"):
+        run(tmp_path, (HEADER + "José,j@x.com,n\n").encode("utf-8"), encoding="ascii")
+
+
+def test_a_few_bad_lines_never_fail_the_file(tmp_path):
+    good = [f"Person {chr(65 + i % 26)}son,p{i}@x.com,n{i}\n" for i in range(500)]
+    bad = [f"broken{i}\n" for i in range(5)]
+    res, out, rej = run(tmp_path, (HEADER + "".join(good[:200] + bad + good[200:])).encode())
+    assert res.rows == 500 and rej.height == 5
+    assert rej["line"].to_list() == [202, 203, 204, 205, 206]
