@@ -163,7 +163,8 @@ class CsvReader:
         self.query = (
             f"SELECT * FROM read_csv({_sql_str(str(layout.path))}, auto_detect=false, header=true, "
             f"columns={cols}, delim={_sql_str(layout.delimiter)}, quote='\"', escape='\"', "
-            "store_rejects=true, strict_mode=true, max_line_size=8388608)")
+            "store_rejects=true, strict_mode=true, max_line_size=8388608, hive_partitioning=false, "
+            "filename=false, union_by_name=false)")
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         names = self.layout.columns
