@@ -86,9 +86,9 @@ class LakeResource(ConfigurableResource):
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{uuid.uuid4().hex}{suffix}"
 
-    def publish(self, local_tmp: Path, asset: str, day: date, source: str | None = None) -> str:
-        """Move a finished local file into its partition, replacing the old one atomically."""
-        target = self.partition_file(asset, day, source)
+    def publish(self, local_tmp: Path, asset: str, day: date, source: str | None = None, name: str = PART) -> str:
+        """Move a finished local file into its partition (as `name`), replacing the old one atomically."""
+        target = f"{self.partition_dir(asset, day, source)}/{name}"
         if self.is_local:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             # Same filesystem as the scratch dir is not guaranteed: copy next to

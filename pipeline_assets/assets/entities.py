@@ -108,7 +108,7 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
             for name in (MEMBERS, ENTITIES):
                 staged = lake.scratch_file()
                 shutil.copy(res.state / name, staged)
-                _publish_named(lake, staged, STATE, day, kind_name, name)
+                lake.publish(staged, STATE, day, kind_name, name=name)
             members_parts.append(pl.scan_parquet(str(res.members)).with_columns(pl.lit(kind_name).alias("kind")))
             entity_parts.append(pl.scan_parquet(str(res.entities)))
             pair_parts.append(pl.scan_parquet(str(res.pairs)).select(
@@ -168,18 +168,3 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
     yield AssetCheckResult(asset_key="listing_entities", check_name="no_same_source_day_merge", passed=clash == 0,
                            metadata={"entities_breaking_the_rule": clash})
 
-
-def _publish_named(lake: LakeResource, local: Path, asset: str, day, kind: str, name: str) -> str:
-    """publish() for the state's two files (named, not part-0)."""
-    target = lake.partition_dir(asset, day, kind) + "/" + name
-    if lake.is_local:
-        import os
-        import uuid
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(f"{target}.{uuid.uuid4().hex}.tmp")
-        shutil.move(str(local), staged)
-        os.replace(staged, target)
-    else:
-        lake.fs().put_file(str(local), target)
-        local.unlink(missing_ok=True)
-    return target
