@@ -58,12 +58,13 @@ def test_definitions_load_cleanly(pg_url, workdir):
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     for name in ["raw_listings", "validated_listings", "rejected_listings", "deduped_listings",
-                 "enriched_listings", "listing_snapshots", "source_scores"]:
+                 "enriched_listings", "listing_snapshots", "source_scores", "listing_entities",
+                 "canonical_listings"]:
         node = graph.get(AssetKey(name))
         assert node.description and node.group_name and node.kinds, name
     # Disabled sources are not scheduled; watched ones are run by inbox_sensor.
-    assert {s.name for s in defs.schedules} == {f"collect_{s}" for s in SOURCES}
-    assert {s.name for s in defs.sensors} == {"daily_rollup_sensor", "inbox_sensor"}
+    assert {s.name for s in defs.schedules} == {f"collect_{s}" for s in SOURCES} | {"upload_location_schedule"}
+    assert {s.name for s in defs.sensors} == {"daily_rollup_sensor", "inbox_sensor", "upload_inbox_sensor"}
 
 
 def test_two_days_end_to_end(clean_db, workdir, instance):
