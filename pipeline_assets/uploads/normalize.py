@@ -371,26 +371,26 @@ CODES = ("USD", "EUR", "GBP", "JPY", "INR", "CAD", "AUD", "MXN", "BRL", "CHF", "
          "NZD", "ZAR", "KRW", "RUB", "SGD", "HKD")
 
 
+_MARK = r"(US\$|CA\$|AU\$|MX\$|R\$|C\$|A\$|[$€£¥₹₩₽]|zł|\b(?:" + "|".join(CODES) + r")\b)"
+
+
 def currency_parts(col: str, opts: UploadOptions) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(amount as Decimal(18,2), ISO code, has a currency marker)."""
+    """(amount as Decimal(18,2), ISO code, has a currency marker). One symbol or
+    code is taken off; what is left must be a number with an optional sign or
+    parentheses (accounting negatives), else the cell is not an amount."""
     c = pl.col(col).str.strip_chars()
-    code = c.str.extract(r"\b(" + "|".join(CODES) + r")\b", 1)
-    symbol = c.str.extract(r"(US\$|CA\$|AU\$|MX\$|R\$|C\$|A\$|[$€£¥₹₩₽]|zł)", 1)
-    sym_code = symbol.replace_strict(SYMBOLS, default=None, return_dtype=pl.String)
-    negative = c.str.starts_with("(") & c.str.ends_with(")") | c.str.contains(r"^[^0-9]*-")
-    digits = c.str.replace_all(r"[^0-9.,]", "")
+    mark = c.str.extract(_MARK, 1)
+    rest = c.str.replace(_MARK, "")
+    is_number = rest.str.contains(r"^\s*[(+\-]?\s*[0-9][0-9.,]*\s*\)?\s*$")
+    negative = rest.str.contains(r"^\s*[(\-]")
+    digits = rest.str.replace_all(r"[^0-9.,]", "")
     if opts.decimal_comma:
         digits = digits.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
     else:
         digits = digits.str.replace_all(",", "", literal=True)
-    # Anything besides the number, signs, spaces and the marker makes it not an amount.
-    leftover = (c.str.replace_all(r"(US\$|CA\$|AU\$|MX\$|R\$|C\$|A\$|[$€£¥₹₩₽]|zł)", "")
-                .str.replace_all(r"\b(" + "|".join(CODES) + r")\b", "")
-                .str.replace_all(r"[0-9.,\s()+\-]", ""))
-    amount = (pl.when(leftover.str.len_chars().eq(0) & digits.str.contains(r"[0-9]"))
-              .then(digits.cast(pl.Decimal(18, 2), strict=False)))
+    amount = pl.when(is_number).then(digits.cast(pl.Decimal(18, 2), strict=False))
     amount = pl.when(negative).then(-amount).otherwise(amount)
-    iso = pl.coalesce(code, sym_code)
+    iso = mark.replace_strict({**SYMBOLS, **{code: code for code in CODES}}, default=None, return_dtype=pl.String)
     marker = iso.is_not_null() | c.str.contains(r"[0-9]\.[0-9]{2}$") | c.str.contains(r"[0-9],[0-9]{3}")
     return amount, iso, marker
 
