@@ -27,6 +27,11 @@ bench: $(STAMP)
 bench-normalize: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/normalize_bench.py
 
+# Entity resolution vs Splink 5 (labeled data, both kinds), then throughput at 1M and 2M rows.
+bench-dedup: $(STAMP)
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[dev,bench]"
+	$(VENV)/bin/python tests/benchmarks/dedup_bench.py $(ARGS)
+
 ui: $(STAMP)
 	$(VENV)/bin/listings dev
 

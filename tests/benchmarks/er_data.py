@@ -392,8 +392,9 @@ def _vehicle_entities(rng: np.random.Generator, n: int, gid0: int, seed: int, ye
     trim = rng.integers(0, len(_TRIMS), size=n)
     color = rng.integers(0, len(_COLORS), size=n)
     base = np.array([m[2] for m in models], dtype=float)[model_i]
-    price = base * 0.86 ** age * rng.uniform(0.8, 1.15, size=n)
-    mileage = np.where(age == 0, rng.integers(5, 3000, size=n),
+    price = base * 0.86 ** age * rng.uniform(0.75, 1.2, size=n)
+    # current model year: new, demo and lightly used cars
+    mileage = np.where(age == 0, rng.integers(5, 12000, size=n),
                        age * rng.uniform(7000, 15000, size=n) + rng.integers(0, 5000, size=n))
     city = rng.choice(len(_CITIES), size=n, p=_zipf(len(_CITIES), 0.9, 2.0))
     # look-alikes: copy make/model/year (and often the city) of an earlier entity
