@@ -41,6 +41,7 @@ class BoundedCache:
 
     def __init__(self, maxsize: int):
         self.maxsize, self.data = maxsize, {}
+        self.frame: pl.DataFrame | None = None   # library results as a table (see _library_frame)
         self.hits = self.misses = 0
 
     def lookup_many(self, values: list[str], compute: Callable[[str], tuple]) -> list[tuple]:
@@ -310,12 +311,25 @@ LIBRARY: dict[ColumnType, LibraryNormalizer] = {
 
 def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
     spec = LIBRARY[ctype]
+    schema = {"__key": pl.String, "norm": pl.String, "valid": pl.Boolean, **spec.parts}
     uniq = s.drop_nulls().unique()
-    results = cache.lookup_many(uniq.to_list(), lambda v: spec.fn(v, opts))
-    names = ["norm", "valid", *spec.parts]
-    cols = list(zip(*results)) if results else [[] for _ in names]
-    schema = {"norm": pl.String, "valid": pl.Boolean, **spec.parts}
-    mapping = pl.DataFrame({"__key": uniq, **{n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(names, cols)}})
+    # Results seen in earlier chunks are a DataFrame, so the hits are a join,
+    # not a Python loop over every distinct value of every chunk.
+    known = cache.frame
+    if known is not None and known.height:
+        hit = uniq.to_frame("__key").join(known, on="__key", how="inner")
+        miss = uniq.filter(~uniq.is_in(known["__key"].implode()))
+    else:
+        hit, miss = None, uniq
+    results = [spec.fn(v, opts) for v in miss.to_list()]
+    cols = list(zip(*results)) if results else [[] for _ in range(len(schema) - 1)]
+    new = pl.DataFrame({"__key": miss, **{n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(list(schema)[1:], cols)}})
+    cache.misses += miss.len()
+    cache.hits += uniq.len() - miss.len()
+    if cache.maxsize:
+        table = new if known is None else pl.concat([known, new])
+        cache.frame = table.tail(cache.maxsize) if table.height > cache.maxsize else table  # oldest go first
+    mapping = new if hit is None else pl.concat([hit, new])
     return (s.rename("__key").to_frame()
             .join(mapping, on="__key", how="left", maintain_order="left").drop("__key"))
 

@@ -9,12 +9,14 @@ Only the per-column result caches (bounded) survive between chunks.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import UploadOptions
@@ -105,25 +107,46 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
         estimate = int(path.stat().st_size / row_bytes)
 
         rows = 0
-        with open(out_csv, "wb") as csv_fh:
-            def write(batch: pa.RecordBatch) -> None:
-                nonlocal writer, rows
-                out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1)
-                table = out.to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="zstd")
-                writer.write_table(table.cast(writer.schema))
-                out.write_csv(csv_fh, include_header=rows == 0, null_value="")
-                report.add_chunk(out)
-                rows += out.height
-                if progress:
-                    progress(rows, time.perf_counter() - started, max(estimate, rows))
+        csv_writer: pacsv.CSVWriter | None = None
+        # Parquet and CSV encoding release the GIL: a writer thread encodes chunk N
+        # while this thread normalizes chunk N+1. At most one chunk waits, so
+        # memory stays bounded by two chunks.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-writer")
+        inflight: Future | None = None
 
+        def encode(table: pa.Table) -> None:
+            nonlocal writer, csv_writer
+            if writer is None:
+                writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="lz4")
+                csv_writer = pacsv.CSVWriter(str(out_csv), table.schema)
+            table = table.cast(writer.schema)
+            writer.write_table(table)
+            csv_writer.write_table(table)
+
+        def write(batch: pa.RecordBatch) -> None:
+            nonlocal rows, inflight
+            out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1)
+            report.add_chunk(out)
+            table = out.to_arrow()
+            if inflight is not None:
+                inflight.result()
+            inflight = pool.submit(encode, table)
+            rows += out.height
+            if progress:
+                progress(rows, time.perf_counter() - started, max(estimate, rows))
+
+        try:
             for b in pending:
                 write(b)
             pending.clear()
             for b in batches:
                 write(b)
+            if inflight is not None:
+                inflight.result()
+        finally:
+            pool.shutdown(wait=True)
+            if csv_writer is not None:
+                csv_writer.close()
         if writer is not None:
             writer.close()
             writer = None
