@@ -205,7 +205,8 @@ def normalized_uploads(context: AssetExecutionContext, lake: LakeResource, uploa
     key = context.partition_key
     fs = lake.fs()
     raw_dir = _lake_dir(lake, "uploaded_files", key)
-    found = [p for p in fs.ls(raw_dir, detail=False)] if fs.exists(raw_dir) else []
+    # A crash mid-publish can leave "<name>.<hex>.tmp" behind: never read it as the upload.
+    found = [p for p in fs.ls(raw_dir, detail=False) if not p.endswith(".tmp")] if fs.exists(raw_dir) else []
     if not found:
         raise Failure(description=f"upload {key}: uploaded_files has no file (materialize it first)")
     raw_uri = found[0] if lake.is_local else f"{urlparse(lake.root).scheme}://{found[0]}"
