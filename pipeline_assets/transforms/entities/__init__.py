@@ -36,7 +36,7 @@ from ..kinds import CANONICAL_SCHEMA, Kind
 from ..kinds.resolution import Resolution
 from .blocking import build_pairs, minhash_sql, random_pairs
 from .cluster import cluster
-from .compare import gamma_batches
+from .compare import gamma_batches, token_column, token_sets_sql
 from .model import Weights, estimate, reason_expr, score_expr, u_probabilities
 
 MEMBERS, ENTITIES = "members.parquet", "entities.parquet"
@@ -104,6 +104,11 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                 WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL))
         SELECT row_number() OVER (ORDER BY is_prior, source, listing_id, observed_date) - 1 AS rid, *
         FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried)""")
+    for c in res.comparisons:
+        if c.method == "jaccard":
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE prep AS
+                            SELECT p.*, t.{token_column(c)} FROM prep p LEFT JOIN ({token_sets_sql(c)}) t USING (rid)
+                            ORDER BY rid""")
     n_today, n_carried = con.execute(
         "SELECT count(*) FILTER (WHERE NOT is_prior), count(*) FILTER (WHERE is_prior) FROM prep").fetchall()[0]
     timings["prepare"] = time.perf_counter() - t0

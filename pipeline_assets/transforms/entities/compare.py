@@ -27,6 +27,15 @@ def fetch_sql(res: Resolution, table: str) -> str:
         if c.method == "minhash":
             cols += [f"sx.mh_{i} AS a_mh_{i}, sy.mh_{i} AS b_mh_{i}" for i in range(res.minhash_slots)]
             cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
+        elif c.method == "jaccard":
+            # Token lists prepared once per record (see token_sets); the set
+            # sizes come from DuckDB's list functions, not Python.
+            t = token_column(c)
+            cols.append(f"len(list_intersect(x.{t}, y.{t})) AS i_{c.name}, "
+                        f"len(x.{t}) AS a_{c.name}, len(y.{t}) AS b_{c.name}")
+        elif c.fallback:
+            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}, "
+                        f"x.{c.fallback} AS fa_{c.name}, y.{c.fallback} AS fb_{c.name}")
         else:
             cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
     for i, col in enumerate(res.cannot_link):
@@ -36,6 +45,22 @@ def fetch_sql(res: Resolution, table: str) -> str:
         joins = "LEFT JOIN sig sx ON sx.rid = p.a LEFT JOIN sig sy ON sy.rid = p.b"
     return f"""SELECT p.a, p.b, {', '.join(cols)}
                FROM {table} p JOIN prep x ON x.rid = p.a JOIN prep y ON y.rid = p.b {joins}"""
+
+
+def token_column(c: Comparison) -> str:
+    return f"_tok_{c.name}"
+
+
+def token_sets_sql(c: Comparison) -> str:
+    """rid -> the record's distinct tokens of `c.column`, minus tokens that
+    occur in more than `max_token_share` of the records (a per-day document
+    frequency, so boilerplate is found in the data, not listed by hand)."""
+    return f"""
+        WITH t AS (SELECT DISTINCT rid, unnest(string_split({c.column}, ' ')) AS tok
+                   FROM prep WHERE {c.column} IS NOT NULL),
+             df AS (SELECT tok FROM t WHERE tok <> '' GROUP BY tok
+                    HAVING count(*) <= greatest(2, {c.max_token_share} * (SELECT count(*) FROM prep)))
+        SELECT rid, list_sort(list(tok)) AS {token_column(c)} FROM t SEMI JOIN df USING (tok) GROUP BY rid"""
 
 
 def _bucket(score: pl.Expr, thresholds: tuple[float, ...], higher_is_better: bool) -> pl.Expr:
@@ -62,8 +87,19 @@ def levels(df: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     for c in res.comparisons:
         a, b = pl.col(f"a_{c.name}"), pl.col(f"b_{c.name}")
         missing = a.is_null() | b.is_null()
-        if c.method == "exact":
+        if c.method == "exact" and c.fallback:
+            fa, fb = pl.col(f"fa_{c.name}"), pl.col(f"fb_{c.name}")
+            lvl = (pl.when(~missing & (a == b)).then(pl.lit(0, pl.Int8))
+                   .when(fa == fb).then(pl.lit(1, pl.Int8)).otherwise(pl.lit(2, pl.Int8)))
+            # Missing city but known states still say something.
+            missing = missing & (fa.is_null() | fb.is_null())
+        elif c.method == "exact":
             lvl = pl.when(a == b).then(pl.lit(0, pl.Int8)).otherwise(pl.lit(1, pl.Int8))
+        elif c.method == "jaccard":
+            inter = pl.col(f"i_{c.name}")
+            jac = inter / (a + b - inter)
+            lvl = _bucket(jac, c.thresholds, True)
+            missing = missing | (a == 0) | (b == 0)
         elif c.method == "fuzzy":
             df = df.with_columns(_fuzzy_scores(df, c).alias(f"s_{c.name}"))
             lvl = _bucket(pl.col(f"s_{c.name}"), c.thresholds, True)

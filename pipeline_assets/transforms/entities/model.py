@@ -1,17 +1,26 @@
 """Fellegi-Sunter match weights.
 
 u (P(level | two unrelated records)) comes from random pairs of the day's
-records; m (P(level | same entity)) starts from the kind's seeds and is
-refined by expectation-maximisation over the candidate pairs' distinct
-agreement patterns, with u held fixed (as Splink does). The EM runs on a
-table of patterns (a few thousand rows at most), not on the pairs, so it
-costs nothing at 10M pairs. A null level carries no evidence (weight 0).
+records. m (P(level | same entity)) comes, per comparison, from the first
+source that has enough evidence:
+1. the day's *rule pairs*: candidate pairs that agree exactly on the kind's
+   high-precision comparison (`m_from_rule`: a VIN, an applicant-tracking
+   id). Those are matches by construction, so the level frequencies of every
+   other comparison among them estimate its m directly, with no labels and no
+   EM (which drifts to degenerate solutions on blocked pairs, where
+   look-alikes dominate). Comparisons the rule pairs rarely fill keep seeds;
+2. the kind's seeds.
+The prior P(match) among candidate pairs is then fitted by EM with m and u
+held fixed: one parameter, a concave likelihood, always converges. The EM
+runs on the table of distinct agreement patterns (a few thousand rows at
+most), not on the pairs, so it costs nothing at 10M pairs. A null level
+carries no evidence (weight 0).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -28,13 +37,15 @@ class Weights:
     u: dict[str, list[float]]
     em_iterations: int
     em_used: bool
+    m_origin: dict[str, str] = field(default_factory=dict)
 
     def weight(self, name: str, level: int) -> float:
         return math.log2(self.m[name][level] / self.u[name][level])
 
     def table(self) -> pl.DataFrame:
         rows = [{"comparison": n, "level": i, "m": round(self.m[n][i], 5), "u": round(self.u[n][i], 6),
-                 "weight": round(self.weight(n, i), 2)} for n in self.m for i in range(len(self.m[n]))]
+                 "weight": round(self.weight(n, i), 2), "m_from": self.m_origin.get(n, "seed")}
+                for n in self.m for i in range(len(self.m[n]))]
         return pl.DataFrame(rows)
 
 
@@ -70,34 +81,52 @@ def _log_ratio(patterns: pl.DataFrame, res: Resolution, m: dict, u: dict) -> np.
     return total
 
 
+def _m_from_rule(patterns: pl.DataFrame, res: Resolution, m: dict) -> dict[str, str]:
+    """Overwrite m in place from the rule pairs; returns comparison -> source of its m."""
+    origin = {c.name: "seed" for c in res.comparisons}
+    if not res.m_from_rule or not patterns.height:
+        return origin
+    rule = patterns.filter(pl.col(f"g_{res.m_from_rule}") == 0)
+    for c in res.comparisons:
+        if c.name == res.m_from_rule:
+            continue
+        g = rule.filter(pl.col(f"g_{c.name}") >= 0)
+        n = float(g["n"].sum()) if g.height else 0.0
+        if n < res.min_rule_pairs:
+            continue
+        counts = np.zeros(c.n_levels)
+        for lvl, k in g.group_by(f"g_{c.name}").agg(pl.col("n").sum()).iter_rows():
+            counts[lvl] += k
+        # Smoothing toward the seeds, worth `rule_smoothing` pairs: a level the
+        # rule pairs never show (a match whose prices disagree) stays possible.
+        seed = np.asarray(m[c.name])
+        m[c.name] = list((counts + res.rule_smoothing * seed) / (n + res.rule_smoothing))
+        origin[c.name] = f"rule pairs ({int(n)})"
+    return origin
+
+
+def _fit_prior(patterns: pl.DataFrame, res: Resolution, m: dict, u: dict) -> tuple[float, int]:
+    counts = patterns["n"].to_numpy().astype(float)
+    lr = _log_ratio(patterns, res, m, u)
+    prior, it = res.prior, 0
+    for it in range(1, res.em_iterations + 1):
+        p = 1.0 / (1.0 + np.exp2(-np.clip(lr + math.log2(prior / (1 - prior)), -60, 60)))
+        new = min(max(float((counts * p).sum() / counts.sum()), 1e-6), 0.999)
+        if abs(new - prior) < 1e-6:
+            prior = new
+            break
+        prior = new
+    return prior, it
+
+
 def estimate(patterns: pl.DataFrame, u: dict[str, list[float]], res: Resolution) -> Weights:
     """`patterns`: distinct g_* level combinations with a `n` count column."""
     m = _seed_m(res)
-    prior = res.prior
-    iterations = 0
-    if res.estimate_m and patterns.height:
-        counts = patterns["n"].to_numpy().astype(float)
-        for iterations in range(1, res.em_iterations + 1):
-            lr = _log_ratio(patterns, res, m, u) + math.log2(prior / (1 - prior))
-            p = 1.0 / (1.0 + np.exp2(-np.clip(lr, -60, 60)))
-            w = counts * p
-            new_prior = float(w.sum() / counts.sum())
-            new_m = {}
-            for c in res.comparisons:
-                g = patterns[f"g_{c.name}"].to_numpy()
-                num = np.array([w[g == lvl].sum() for lvl in range(c.n_levels)])
-                new_m[c.name] = list((num + 0.5) / (num.sum() + 0.5 * c.n_levels)) if num.sum() > 0 else m[c.name]
-            delta = max(abs(new_prior - prior), *(abs(a - b) for n in m for a, b in zip(m[n], new_m[n])))
-            m, prior = new_m, min(max(new_prior, 1e-6), 0.999)
-            if delta < 1e-5:
-                break
-        # EM must not turn exact agreement into evidence against a match; if
-        # it does for a field, that field's seeds are kept.
-        seeds = _seed_m(res)
-        for c in res.comparisons:
-            if m[c.name][0] <= u[c.name][0]:
-                m[c.name] = seeds[c.name]
-    return Weights(prior=prior, m=m, u=u, em_iterations=iterations, em_used=res.estimate_m)
+    origin = _m_from_rule(patterns, res, m)
+    prior, iterations = res.prior, 0
+    if res.fit_prior and patterns.height:
+        prior, iterations = _fit_prior(patterns, res, m, u)
+    return Weights(prior=prior, m=m, u=u, em_iterations=iterations, em_used=res.fit_prior, m_origin=origin)
 
 
 def score_expr(weights: Weights, res: Resolution) -> tuple[pl.Expr, pl.Expr]:

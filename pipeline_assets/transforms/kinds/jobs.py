@@ -62,14 +62,32 @@ TITLE_SYNONYMS = {
 }
 # Applicant-tracking systems put a stable posting id in the apply URL; the same
 # posting mirrored on several boards keeps it.
+# Workday ids end the path: .../job/R12345 or .../job/<place>/<title>_R12345
+# (path only: a "_" in the query string, utm_source, is not an id).
 ATS_ID = (r"(?i)(?:greenhouse\.io/[^/?#]+/jobs/|[?&]gh_jid=|lever\.co/[^/?#]+/|ashbyhq\.com/[^/?#]+/|"
-          r"smartrecruiters\.com/[^/?#]+/|myworkdayjobs\.com/.*_|[?&](?:jobid|job_id|reqid|req_id)=)"
+          r"smartrecruiters\.com/[^/?#]+/|myworkdayjobs\.com/[^?#]*?/job/(?:[^?#/]*/)*(?:[^?#/]*_)?|"
+          r"[?&](?:jobid|job_id|reqid|req_id)=)"
           r"([A-Za-z0-9][A-Za-z0-9-]{3,})")
+
+def _title_rest() -> pl.Expr:
+    """The role as the title states it, without the company or place some
+    boards add ("Acme - Sr. Data Engineer (Austin, TX)"): those have
+    comparisons of their own."""
+    known = pl.concat_list(
+        _res.text_norm("company", COMPANY_WORDS).fill_null("").str.split(" "),
+        _res.text_norm("city").fill_null("").str.split(" "),
+        pl.col("state").str.to_lowercase().fill_null(""),
+    )
+    tokens = _res.text_norm("title", TITLE_SYNONYMS).str.split(" ")
+    rest = tokens.list.set_difference(known).list.sort().list.join(" ")
+    return pl.when(rest == "").then(None).otherwise(rest)
+
 
 JOBS_RESOLUTION = _res.Resolution(
     prepare=(
         ("company_n", lambda: _res.text_norm("company", COMPANY_WORDS, squash=True)),
         ("title_n", lambda: _res.text_norm("title", TITLE_SYNONYMS, sort_tokens=True)),
+        ("title_rest", _title_rest),
         ("city_n", lambda: _res.text_norm("city")),
         ("desc_n", lambda: _res.text_norm("description")),
         ("ats_id", lambda: pl.col("source_url").str.extract(ATS_ID, 1).str.to_lowercase()),
@@ -84,13 +102,20 @@ JOBS_RESOLUTION = _res.Resolution(
         _res.Comparison("ats_id", "ats_id", "exact", m=(0.95, 0.05)),
         _res.Comparison("company", "company_n", "fuzzy", (100, 90), scorer="ratio", m=(0.93, 0.05, 0.02),
                         low_cardinality=True),
-        _res.Comparison("title", "title_n", "fuzzy", (100, 90, 75), scorer="token_set_ratio",
+        # token_sort, not token_set: "HR Generalist" is a subset of "Senior HR
+        # Generalist III", and seniority is what tells those postings apart.
+        _res.Comparison("title", "title_rest", "fuzzy", (100, 85, 70), scorer="token_sort_ratio",
                         m=(0.6, 0.25, 0.1, 0.05)),
-        _res.Comparison("city", "city_n", "exact", m=(0.9, 0.1)),
-        _res.Comparison("state", "state", "exact", m=(0.95, 0.05)),
+        _res.Comparison("location", "city_n", "exact", fallback="state", m=(0.9, 0.07, 0.03)),
         _res.Comparison("salary", "salary_max", "numeric", (0.01, 0.1), m=(0.7, 0.2, 0.1)),
-        _res.Comparison("description", "desc_n", "minhash", (0.9, 0.6, 0.3), m=(0.6, 0.25, 0.1, 0.05)),
+        # Boilerplate ("equal opportunity employer") drops out as frequent tokens.
+        _res.Comparison("description", "desc_n", "jaccard", (0.8, 0.5, 0.25), m=(0.6, 0.25, 0.1, 0.05)),
     ),
+    m_from_rule="ats_id",
+    # One requisition per location: the same role at the same company in two
+    # cities is two postings (their descriptions are often word for word the
+    # same, which would otherwise outweigh the location).
+    cannot_link=("city_n",),
     completeness=("salary_min", "salary_max", "description", "city", "state", "employment_type", "posted_at",
                   "image_url"),
     preview=("title", "company", "city", "salary_max"),

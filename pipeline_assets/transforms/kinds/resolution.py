@@ -21,7 +21,11 @@ import polars as pl
 #   numeric   relative difference |a-b| / max(|a|,|b|) <= each threshold
 #   absdiff   absolute difference <= each threshold (years)
 #   minhash   share of equal MinHash slots (an estimate of Jaccard) >= each threshold
-METHODS = ("exact", "fuzzy", "numeric", "absdiff", "minhash")
+#   jaccard   exact Jaccard similarity of the two word-token sets >= each threshold;
+#             tokens in more than `max_token_share` of the day's records (boilerplate,
+#             "financing available") are dropped first, so what is compared is what
+#             tells listings apart
+METHODS = ("exact", "fuzzy", "numeric", "absdiff", "minhash", "jaccard")
 SCORERS = ("ratio", "token_sort_ratio", "token_set_ratio", "partial_ratio", "WRatio")
 
 
@@ -49,14 +53,22 @@ class Comparison:
     thresholds: tuple[float, ...] = ()
     scorer: str = "token_sort_ratio"
     # Seed m-probabilities, one per level (agreement levels then disagree):
-    # P(level | same entity). EM refines them when `estimate_m` is on.
+    # P(level | same entity). Rule pairs replace them when there are enough
+    # (Resolution.m_from_rule).
     m: tuple[float, ...] = ()
     # Few distinct values (make, company): score each distinct pair once.
     low_cardinality: bool = False
+    # exact only: a coarser column that gives an intermediate level when the
+    # main one differs or is missing (city, then state: same city / same
+    # state / elsewhere).
+    fallback: str | None = None
+    # jaccard only: tokens found in more than this share of the day's records
+    # are ignored.
+    max_token_share: float = 0.15
 
     @property
     def n_levels(self) -> int:
-        return (1 if self.method == "exact" else len(self.thresholds)) + 1
+        return (1 + (self.fallback is not None) if self.method == "exact" else len(self.thresholds)) + 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -65,6 +77,8 @@ class Comparison:
             raise ValueError(f"comparison {self.name}: unknown scorer {self.scorer!r}; one of {SCORERS}")
         if self.method != "exact" and not self.thresholds:
             raise ValueError(f"comparison {self.name}: method {self.method} needs thresholds")
+        if self.fallback and self.method != "exact":
+            raise ValueError(f"comparison {self.name}: a fallback column needs method exact")
         if self.m and len(self.m) != self.n_levels:
             raise ValueError(f"comparison {self.name}: {len(self.m)} m values for {self.n_levels} levels")
 
@@ -88,13 +102,22 @@ class Resolution:
     # Edges at or above this match probability join records; components that
     # break a cannot-link rule, or grow past max_cluster_size, are rebuilt
     # greedily from their strongest edges, at split_probability or above.
-    match_probability: float = 0.9
-    split_probability: float = 0.99
+    match_probability: float = 0.99
+    split_probability: float = 0.999
     max_cluster_size: int = 12
-    # Prior P(match) among candidate pairs, the EM starting point.
+    # m from rule pairs: candidate pairs agreeing exactly (level 0) on this
+    # comparison are treated as known matches, and the other comparisons' m
+    # are their level frequencies among them (when at least `min_rule_pairs`
+    # such pairs fill the comparison), smoothed toward the seeds with the
+    # weight of `rule_smoothing` pairs.
+    m_from_rule: str | None = None
+    min_rule_pairs: int = 200
+    rule_smoothing: float = 20.0
+    # Prior P(match) among candidate pairs: the starting point, then fitted by
+    # EM with m and u fixed (one parameter; see transforms/entities/model.py).
     prior: float = 0.05
-    estimate_m: bool = False  # EM drifts to a degenerate prior on blocked pairs; see README
-    em_iterations: int = 25
+    fit_prior: bool = True
+    em_iterations: int = 50
     u_sample_pairs: int = 300_000
     # Entities last seen this many days ago or less are candidates for a repost.
     repost_window_days: int = 30
@@ -102,6 +125,13 @@ class Resolution:
     completeness: tuple[str, ...] = field(default=())
     # Columns shown in the borderline-pairs preview.
     preview: tuple[str, ...] = ("title",)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.comparisons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate comparison names in {names}")
+        if self.m_from_rule is not None and self.m_from_rule not in names:
+            raise ValueError(f"m_from_rule {self.m_from_rule!r} is not one of the comparisons {names}")
 
 
 def text_norm(col: str, synonyms: dict[str, str] | None = None, *, sort_tokens: bool = False,

@@ -72,12 +72,29 @@ MAKE_SYNONYMS = {
 # Words in titles that carry no identity ("for sale", trim noise).
 TITLE_WORDS = {**MAKE_SYNONYMS, "for": "", "sale": "", "the": "", "a": "", "w": "", "with": "", "and": ""}
 
+def _title_rest() -> pl.Expr:
+    """What a title says beyond make, model and year (trim, colour, extras):
+    those three have comparisons of their own, and counting them again inside
+    the title would over-state the evidence of every same-model look-alike."""
+    known = pl.concat_list(
+        _res.text_norm("make", MAKE_SYNONYMS).fill_null("").str.split(" "),
+        _res.text_norm("model").fill_null("").str.split(" "),
+        _res.text_norm("model", squash=True).fill_null(""),
+        pl.col("year").cast(pl.String).fill_null(""),
+    )
+    rest = (_res.text_norm("title", TITLE_WORDS).str.split(" ").list.set_difference(known)
+            .list.sort().list.join(" "))
+    return pl.when(rest == "").then(None).otherwise(rest)
+
+
 VEHICLES_RESOLUTION = _res.Resolution(
     prepare=(
         ("vin_n", lambda: pl.col("vin").str.to_uppercase()),
         ("make_n", lambda: _res.text_norm("make", MAKE_SYNONYMS, squash=True)),
         ("model_n", lambda: _res.text_norm("model", squash=True)),
         ("title_n", lambda: _res.text_norm("title", TITLE_WORDS, sort_tokens=True)),
+        ("title_rest", _title_rest),
+        ("desc_n", lambda: _res.text_norm("description")),
         ("city_n", lambda: _res.text_norm("city")),
     ),
     blocking=(
@@ -98,13 +115,19 @@ VEHICLES_RESOLUTION = _res.Resolution(
         _res.Comparison("model", "model_n", "fuzzy", (100, 85), scorer="ratio", m=(0.9, 0.07, 0.03),
                         low_cardinality=True),
         _res.Comparison("year", "year", "absdiff", (0, 1), m=(0.96, 0.03, 0.01)),
-        _res.Comparison("price", "price", "numeric", (0.005, 0.05, 0.15), m=(0.55, 0.35, 0.09, 0.01)),
-        _res.Comparison("mileage", "mileage", "numeric", (0.01, 0.05, 0.15), m=(0.5, 0.35, 0.13, 0.02)),
-        _res.Comparison("title", "title_n", "fuzzy", (95, 85, 70), scorer="token_set_ratio",
-                        m=(0.6, 0.25, 0.1, 0.05)),
-        _res.Comparison("city", "city_n", "exact", m=(0.85, 0.15)),
-        _res.Comparison("state", "state", "exact", m=(0.95, 0.05)),
+        # Sources round prices and reprice by a few per cent; look-alikes are 10%+ apart.
+        _res.Comparison("price", "price", "numeric", (0.005, 0.03, 0.08), m=(0.5, 0.35, 0.13, 0.02)),
+        # Equal, marketplace rounding to the thousand, a few days' driving, else.
+        _res.Comparison("mileage", "mileage", "numeric", (0.0005, 0.02, 0.1), m=(0.6, 0.3, 0.08, 0.02)),
+        _res.Comparison("title", "title_rest", "fuzzy", (100, 80), scorer="token_set_ratio",
+                        m=(0.7, 0.2, 0.1)),
+        # Trim, colour and equipment in the description; dealer boilerplate drops
+        # out as frequent tokens.
+        _res.Comparison("description", "desc_n", "jaccard", (0.8, 0.5, 0.25), m=(0.6, 0.3, 0.08, 0.02),
+                        max_token_share=0.15),
+        _res.Comparison("location", "city_n", "exact", fallback="state", m=(0.9, 0.07, 0.03)),
     ),
+    m_from_rule="vin",
     cannot_link=("vin_n",),
     completeness=("vin", "price", "mileage", "title", "description", "image_url", "city", "state",
                   "condition", "category", "stock_number", "posted_at"),
