@@ -24,6 +24,7 @@ SAMPLE_START, SAMPLE_DAYS = date(2026, 11, 16), 5
 LAKE_ASSETS = {  # asset -> per-source partitions
     "raw_listings": True, "validated_listings": True, "rejected_listings": True, "deduped_listings": True,
     "duplicate_listings": True, "enriched_listings": False, "listing_snapshots": False, "source_scores": False,
+    "listing_history": False, "listing_scores": False,
 }
 
 
@@ -79,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     outcomes = run_days(defs, days, sources, instance, run_config=quiet, progress=progress)
     failures = sum(not o.success for o in outcomes)
+    from .run_log import sync_runs
+    sync_runs(instance, os.environ["DATABASE_URL"])  # for the pipeline_stats / _schedule / _job_stats views
     print(f"\n{len(days)} day(s), {len(sources)} source(s) in {time.perf_counter() - t0:.1f}s; "
           f"{failures} failed run(s). Run history: `listings dev` -> Runs.\n")
     _report(days[-1])

@@ -9,11 +9,12 @@ from dagster import Definitions, EnvVar
 from resources import DuckDBResource, LakeResource, PipelineSettings, PostgresResource
 from resources.embedded_postgres import ensure_env
 
-from .assets import collection, dedup, enrichment, entities, history, validation, warehouse
+from .assets import collection, dedup, enrichment, entities, history, history_warehouse, validation, warehouse
 from .automation import collection_schedules, daily_rollup_sensor, inbox_sensor
 from .assets.uploads import UPLOAD_ASSETS, upload_settings_from_env
 from .upload_automation import upload_inbox_sensor, upload_job, upload_location_schedule
 from .jobs import daily_job, ingest_job
+from .run_log import run_log_sensor
 from .settings import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
 
 # Without DATABASE_URL, start (or reuse) the embedded Postgres under data/.
@@ -38,13 +39,14 @@ def build_resources() -> dict:
 def build_definitions() -> Definitions:
     return Definitions(
         assets=[collection.raw_listings, validation.validate_listings, dedup.dedup_listings,
-                enrichment.enriched_listings, entities.resolve_entities, history.listing_snapshots, history.source_scores,
-                warehouse.pg_listings, warehouse.pg_rejected_listings, warehouse.pg_listing_snapshots,
-                warehouse.pg_source_scores, warehouse.pg_listing_entities, warehouse.pg_canonical_listings,
+                enrichment.enriched_listings, entities.resolve_entities, history.history,
+                warehouse.pg_listings, warehouse.pg_rejected_listings, history_warehouse.pg_listing_snapshots,
+                history_warehouse.pg_source_scores, history_warehouse.pg_listing_scores,
+                history_warehouse.pg_listing_history, warehouse.pg_listing_entities, warehouse.pg_canonical_listings,
                 *UPLOAD_ASSETS],
         jobs=[ingest_job, daily_job, upload_job],
         schedules=[*collection_schedules, upload_location_schedule],
-        sensors=[daily_rollup_sensor, inbox_sensor, upload_inbox_sensor],
+        sensors=[daily_rollup_sensor, inbox_sensor, upload_inbox_sensor, run_log_sensor],
         resources=build_resources(),
     )
 

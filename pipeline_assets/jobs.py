@@ -7,10 +7,12 @@ from .partitions import daily_partitions, source_day_partitions
 
 INGEST_ASSETS = ["raw_listings", "validated_listings", "rejected_listings", "deduped_listings",
                  "duplicate_listings", AssetKey(["postgres", "rejected_listings"])]
-ROLLUP_ASSETS = ["enriched_listings", "listing_snapshots", "source_scores", "listing_entities", "canonical_listings",
+ROLLUP_ASSETS = ["enriched_listings", "listing_history", "listing_snapshots", "source_scores", "listing_scores",
+                 "listing_entities", "canonical_listings",
                  AssetKey(["postgres", "listing_entities"]), AssetKey(["postgres", "canonical_listings"]),
                  AssetKey(["postgres", "listings"]),
-                 AssetKey(["postgres", "listing_snapshots"]), AssetKey(["postgres", "source_scores"])]
+                 AssetKey(["postgres", "listing_snapshots"]), AssetKey(["postgres", "source_scores"]),
+                 AssetKey(["postgres", "listing_history"]), AssetKey(["postgres", "listing_scores"])]
 
 ingest_job = define_asset_job(
     "ingest_job", selection=AssetSelection.assets(*INGEST_ASSETS), partitions_def=source_day_partitions,

@@ -66,9 +66,11 @@ class PostgresResource(ConfigurableResource):
 
     def replace_partition(self, schema: str, table: str, parquet_files: Iterable[str | Path],
                           partition: dict[str, object], *, merge_on: list[str] | None = None,
-                          before_commit: Callable[[psycopg.Connection], None] | None = None) -> LoadResult:
+                          before_commit: Callable[[psycopg.Connection], None] | None = None,
+                          where: sql.Composable | None = None) -> LoadResult:
         """Replace the rows matching `partition` (column -> value) with the files' rows.
-        With `merge_on`, replace the rows whose key columns match a new row instead."""
+        With `merge_on`, replace the rows whose key columns match a new row instead; with `where`
+        (a condition on the target), replace the rows it selects (`partition` then only labels the load)."""
         started = time.perf_counter()
         files = [str(f) for f in parquet_files]
         target = sql.Identifier(schema, table)
@@ -94,6 +96,8 @@ class PostgresResource(ConfigurableResource):
                         sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in merge_on)
                     deleted = conn.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
                         target, stage, match)).rowcount
+                elif where is not None:
+                    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where)).rowcount
                 else:
                     where = sql.SQL(" AND ").join(
                         sql.SQL("{} = %s").format(sql.Identifier(k)) for k in partition)

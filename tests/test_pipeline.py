@@ -59,12 +59,16 @@ def test_definitions_load_cleanly(pg_url, workdir):
     graph = defs.resolve_asset_graph()
     for name in ["raw_listings", "validated_listings", "rejected_listings", "deduped_listings",
                  "enriched_listings", "listing_snapshots", "source_scores", "listing_entities",
-                 "canonical_listings"]:
+                 "canonical_listings", "listing_history", "listing_scores"]:
         node = graph.get(AssetKey(name))
         assert node.description and node.group_name and node.kinds, name
+    planned = {k.to_user_string() for k in defs.resolve_job_def("daily_job").asset_layer.selected_asset_keys}
+    assert {"listing_history", "listing_snapshots", "source_scores", "listing_scores", "postgres/listing_history",
+            "postgres/listing_scores", "postgres/listing_snapshots", "postgres/source_scores"} <= planned
     # Disabled sources are not scheduled; watched ones are run by inbox_sensor.
     assert {s.name for s in defs.schedules} == {f"collect_{s}" for s in SOURCES} | {"upload_location_schedule"}
-    assert {s.name for s in defs.sensors} == {"daily_rollup_sensor", "inbox_sensor", "upload_inbox_sensor"}
+    assert {s.name for s in defs.sensors} == {"daily_rollup_sensor", "inbox_sensor", "upload_inbox_sensor",
+                                              "run_log_sensor"}
 
 
 def test_two_days_end_to_end(clean_db, workdir, instance):

@@ -50,21 +50,7 @@ def pg_rejected_listings(context: AssetExecutionContext, lake: LakeResource, pos
                  {"observed_date": day, "source": source})
 
 
-@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
-       deps=["listing_snapshots"], key=AssetKey(["postgres", "listing_snapshots"]),
-       description="`core.listing_snapshots`: one row per (source, day)." + _LOAD_DOC)
-def pg_listing_snapshots(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-    day = context.partition_time_window.start.date()
-    return _load(lake, postgres, "listing_snapshots", day, None, "core", "listing_snapshots",
-                 {"snapshot_date": day})
-
-
-@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
-       deps=["source_scores"], key=AssetKey(["postgres", "source_scores"]),
-       description="`core.source_scores`: one score per (source, day) with its components." + _LOAD_DOC)
-def pg_source_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-    day = context.partition_time_window.start.date()
-    return _load(lake, postgres, "source_scores", day, None, "core", "source_scores", {"score_date": day})
+# core.listing_snapshots, core.source_scores, core.listing_history, core.listing_scores: see history_warehouse.py.
 
 
 @asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},

@@ -54,6 +54,9 @@ class Source:
     # location's own host) and whether private/loopback addresses are allowed.
     allowed_hosts: tuple[str, ...] = ()
     allow_private_networks: bool = False
+    # History rules (README, "History"): a listing absent on this many
+    # consecutive days on which the source delivered data is disappeared.
+    disappear_after_days: int = 1
 
     @property
     def is_http(self) -> bool:
@@ -103,7 +106,7 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
         if stype not in SOURCE_TYPES:
             raise SourceConfigError(f"{where}: key 'type': {stype!r} is not one of {list(SOURCE_TYPES)}")
         known = {"name", "kind", "format", "location", "fields", "record_path", "schedule",
-                 "enabled", "options", "type"} | (HTTP_KEYS if stype != "file"
+                 "enabled", "options", "type", "history"} | (HTTP_KEYS if stype != "file"
                                                  else {"watch", "allowed_hosts", "allow_private_networks"})
         unknown = set(entry) - known
         if unknown:
@@ -150,6 +153,13 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
         schedule = SCHEDULE_ALIASES.get(schedule, schedule)
         if len(schedule.split()) != 5:
             raise SourceConfigError(f"{where}: key 'schedule': {schedule!r} is not a 5-field cron expression")
+        history = entry.get("history") or {}
+        if not isinstance(history, dict) or set(history) - {"disappear_after_days"}:
+            raise SourceConfigError(f"{where}: key 'history': expected a mapping with 'disappear_after_days'")
+        after = history.get("disappear_after_days", defaults.get("history", {}).get("disappear_after_days", 1))
+        if not isinstance(after, int) or isinstance(after, bool) or not 1 <= after <= 365:
+            raise SourceConfigError(f"{where}: key 'history.disappear_after_days': {after!r} is not a whole "
+                                    "number of days from 1 to 365")
         out.append(Source(
             name=name, kind=kind.name, format=fmt, location=loc, fields=dict(fields),
             record_path=entry.get("record_path") if stype == "file" else None, schedule=schedule,
@@ -158,6 +168,7 @@ def parse_sources(doc: dict, origin: str = "sources.yaml") -> list[Source]:
             watch=bool(entry.get("watch", False)),
             allowed_hosts=tuple(entry.get("allowed_hosts") or ()) if stype == "file" else (),
             allow_private_networks=bool(entry.get("allow_private_networks", False)) if stype == "file" else False,
+            disappear_after_days=after,
         ))
     if not out:
         raise SourceConfigError(f"{origin}: no sources declared")
@@ -168,7 +179,7 @@ def collect_config(entry: dict) -> dict:
     """The collection package's view of a source entry. In sources.yaml `fields`
     maps canonical fields to record fields for every source type, so HTML and
     XML extraction rules are written as `selectors` and renamed here."""
-    cfg = {k: v for k, v in entry.items() if k not in ("fields", "options", "selectors")}
+    cfg = {k: v for k, v in entry.items() if k not in ("fields", "options", "selectors", "history")}
     if "selectors" in entry:
         cfg["fields"] = entry["selectors"]
     return cfg

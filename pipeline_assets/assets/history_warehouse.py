@@ -1,0 +1,87 @@
+"""Postgres loads of the history outputs: COPY into staging, replace, one transaction.
+
+A run of day D may have (re)written other days too (catch-up of missing
+earlier days, recompute of later days built on an older version of D; see
+assets/history.py). The per-day loads therefore replace exactly the days
+that run wrote (`affected_days.json`), all in one transaction, so Postgres
+never keeps a snapshot or score computed from a superseded history.
+`core.listing_history` is a current-state table: it is replaced whole from
+the latest day's state.
+"""
+
+
+from contextlib import ExitStack
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from psycopg import sql
+
+from resources import LakeResource, PostgresResource
+
+from ..partitions import daily_partitions
+from .history import HISTORY, affected_days, latest_state_day
+
+_DOC = (" Loaded with COPY into an UNLOGGED staging table, then, in the same transaction, the rows of every day "
+        "this partition's history run wrote (the day, plus earlier days it caught up and later days it "
+        "recomputed) are deleted and the staged rows inserted.")
+
+
+def _load_days(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource, asset_name: str,
+               table: str, date_column: str) -> MaterializeResult:
+    day = context.partition_time_window.start.date()
+    postgres.apply_ddl()
+    days = [d for d in affected_days(lake, day) if lake.exists(asset_name, d)]
+    # A day without a file (listing_scores of a day without listings) only has its rows deleted.
+    all_days = sorted(set(days) | {day})
+    col = sql.Identifier(date_column)
+    where = sql.SQL("{} = ANY({})").format(col, sql.Literal([d for d in all_days]))
+    with ExitStack() as stack:
+        files = [stack.enter_context(lake.local_file(lake.partition_file(asset_name, d))) for d in days]
+        result = postgres.replace_partition("core", table, files, {date_column: day}, where=where)
+    return MaterializeResult(metadata={
+        "dagster/row_count": result["rows"], "rows_replaced": result["deleted"], "load_seconds": result["seconds"],
+        "days_loaded": MetadataValue.json([d.isoformat() for d in all_days]),
+        "table": f"core.{table}",
+        "query": MetadataValue.md(f"```sql\nSELECT * FROM core.{table} WHERE {date_column} = '{day}';\n```"),
+    })
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["listing_snapshots"], key=AssetKey(["postgres", "listing_snapshots"]),
+       description="`core.listing_snapshots`: one row per (source, day), unique." + _DOC)
+def pg_listing_snapshots(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    return _load_days(context, lake, postgres, "listing_snapshots", "listing_snapshots", "snapshot_date")
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["source_scores"], key=AssetKey(["postgres", "source_scores"]),
+       description="`core.source_scores`: one score per (source, day) with its inputs, components and "
+                   "weights." + _DOC)
+def pg_source_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    return _load_days(context, lake, postgres, "source_scores", "source_scores", "score_date")
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["listing_scores"], key=AssetKey(["postgres", "listing_scores"]),
+       description="`core.listing_scores`: per listing per day, quality, grade and trailing-window market "
+                   "position." + _DOC)
+def pg_listing_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    return _load_days(context, lake, postgres, "listing_scores", "listing_scores", "observed_date")
+
+
+@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
+       deps=["listing_history"], key=AssetKey(["postgres", "listing_history"]),
+       description="`core.listing_history`: the current state, one row per (source, listing_id), from the latest "
+                   "day's history state (`state_date`). Replaced whole in one transaction (COPY into staging, "
+                   "delete, insert), so a backfill of an old day never rolls the table back in time.")
+def pg_listing_history(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+    day = context.partition_time_window.start.date()
+    postgres.apply_ddl()
+    latest = latest_state_day(lake) or day
+    with lake.local_file(lake.partition_file(HISTORY, latest)) as local:
+        result = postgres.replace_partition("core", "listing_history", [local], {"state_date": latest},
+                                            where=sql.SQL("TRUE"))
+    return MaterializeResult(metadata={
+        "dagster/row_count": result["rows"], "rows_replaced": result["deleted"], "load_seconds": result["seconds"],
+        "state_date": latest.isoformat(), "table": "core.listing_history",
+        "query": MetadataValue.md("```sql\nSELECT status, count(*) FROM core.listing_history GROUP BY 1;\n"
+                                  "SELECT * FROM core.entity_history ORDER BY repost_count DESC LIMIT 20;\n```"),
+    })

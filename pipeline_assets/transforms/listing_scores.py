@@ -1,0 +1,94 @@
+"""Listing-level scores: quality, investment grade, market position over a trailing window.
+
+No Dagster imports. Market position here is the price's percentile within its
+segment (vehicles: make + model + year; jobs: title) over the last
+MARKET_WINDOW_DAYS days of listings from every source, each listing counted
+once at its latest price in the window, not just over the same day:
+
+  market_percentile = 100 * (listings priced below + 0.5 * listings at the same price) / sample size
+                      (the mid-rank percentile; the listing itself is in the sample)
+  market_position   = below / at / above: price under, within or over +-10% of the window median,
+                      only for segments with at least 3 listings in the window
+
+It runs in DuckDB: the window's values are reduced to (segment, value, count)
+and ranked with window functions, so a large segment never pairs every
+listing with every other (no O(n^2) self-join) and memory stays under
+DuckDB's limit.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from .enrich import AT_MARKET_BAND, MIN_MARKET_SAMPLE
+
+MARKET_WINDOW_DAYS = 30
+LISTING_SCORE_COLUMNS = [
+    "observed_date", "source", "listing_id", "kind", "entity_id", "market_segment", "price",
+    "quality_score", "investment_grade", "market_window_days", "market_sample_size", "market_median",
+    "market_percentile", "price_vs_market", "market_position", "status", "first_seen", "days_on_market",
+    "times_seen", "repost_count", "price_changes",
+]
+
+_VALUE = "(CASE kind WHEN 'jobs' THEN salary_max ELSE price END)::DOUBLE"
+
+
+def _q(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def listing_scores_sql(day: date, today_file: str | Path, window_files: list[str | Path],
+                       state_file: str | Path | None) -> str:
+    """A query with one row per listing of `day`. `window_files`: enriched_listings of the trailing
+    window (including `day`); `state_file`: the day's listing history (or None)."""
+    files = "[" + ", ".join(_q(f) for f in window_files) + "]"
+    hist = (f"SELECT source, listing_id, entity_id, status, first_seen, days_on_market, times_seen, repost_count, "
+            f"price_changes FROM read_parquet({_q(state_file)})" if state_file else
+            "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS entity_id, "
+            "NULL::VARCHAR AS status, NULL::DATE AS first_seen, NULL::BIGINT AS days_on_market, "
+            "NULL::BIGINT AS times_seen, NULL::BIGINT AS repost_count, NULL::BIGINT AS price_changes LIMIT 0")
+    return f"""
+        WITH w AS (
+            SELECT market_segment, listing_id, arg_max({_VALUE}, observed_date) AS v
+            FROM read_parquet({files}, union_by_name = true)
+            WHERE market_segment IS NOT NULL AND {_VALUE} IS NOT NULL
+              AND observed_date > DATE '{day.isoformat()}' - INTERVAL {MARKET_WINDOW_DAYS} DAY
+              AND observed_date <= DATE '{day.isoformat()}'
+            GROUP BY 1, 2),
+        seg AS (SELECT market_segment, count(*)::BIGINT AS n, median(v) AS med FROM w GROUP BY 1),
+        vals AS (SELECT market_segment, v, count(*) AS c FROM w GROUP BY 1, 2),
+        ranked AS (
+            SELECT market_segment, v, c,
+                   coalesce(sum(c) OVER (PARTITION BY market_segment ORDER BY v
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS below
+            FROM vals),
+        t AS (SELECT observed_date, source, listing_id, kind, market_segment, {_VALUE} AS price,
+                     quality_score, investment_grade FROM read_parquet({_q(today_file)}))
+        SELECT t.observed_date, t.source, t.listing_id, t.kind, h.entity_id, t.market_segment, t.price,
+               t.quality_score, t.investment_grade, {MARKET_WINDOW_DAYS}::INTEGER AS market_window_days,
+               seg.n AS market_sample_size, seg.med::DOUBLE AS market_median,
+               CASE WHEN seg.n >= {MIN_MARKET_SAMPLE} AND t.price IS NOT NULL
+                    THEN round(100.0 * (coalesce(r.below, 0) + CASE WHEN r.v < t.price THEN r.c ELSE 0 END
+                                        + 0.5 * CASE WHEN r.v = t.price THEN r.c ELSE 0 END) / seg.n, 2)
+               END AS market_percentile,
+               CASE WHEN seg.n >= {MIN_MARKET_SAMPLE} AND t.price IS NOT NULL
+                    THEN round(t.price / seg.med - 1, 4) END AS price_vs_market,
+               CASE WHEN seg.n < {MIN_MARKET_SAMPLE} OR t.price IS NULL OR seg.n IS NULL THEN NULL
+                    WHEN t.price / seg.med - 1 < -{AT_MARKET_BAND} THEN 'below'
+                    WHEN t.price / seg.med - 1 > {AT_MARKET_BAND} THEN 'above' ELSE 'at' END AS market_position,
+               h.status, h.first_seen, h.days_on_market, h.times_seen, h.repost_count, h.price_changes
+        FROM t
+        LEFT JOIN seg USING (market_segment)
+        ASOF LEFT JOIN ranked r ON r.market_segment = t.market_segment AND r.v <= t.price
+        LEFT JOIN ({hist}) h ON h.source = t.source AND h.listing_id = t.listing_id
+        ORDER BY t.source, t.listing_id"""
+
+
+def write_listing_scores(con: duckdb.DuckDBPyConnection, day: date, today_file: str | Path,
+                         window_files: list[str | Path], state_file: str | Path | None, out: str | Path) -> int:
+    con.execute(f"COPY ({listing_scores_sql(day, today_file, window_files, state_file)}) TO {_q(out)} "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    return con.execute(f"SELECT count(*) FROM read_parquet({_q(out)})").fetchone()[0]
