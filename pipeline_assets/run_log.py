@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timezone
 
 import psycopg
-from dagster import (DagsterInstance, DagsterRunStatus, DefaultSensorStatus, RunsFilter, SensorEvaluationContext,
+from dagster import (DagsterEventType, DagsterInstance, DagsterRunStatus, DefaultSensorStatus, RunsFilter, SensorEvaluationContext,
                      SkipReason, sensor)
 
 from resources import PostgresResource
@@ -55,7 +55,9 @@ def sync_runs(instance: DagsterInstance, database_url: str, updated_after: datet
                 for ev in s.materialization_events or []:
                     key = ev.dagster_event.asset_key.to_user_string()
                     assets[key] = (s.step_key, True, s.status.value if s.status else None, took)
-            for key in run.asset_selection or []:
+            planned = instance.get_records_for_run(
+                run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=10_000).records
+            for key in {r.event_log_entry.dagster_event.asset_key for r in planned} | set(run.asset_selection or []):
                 name = key.to_user_string()
                 if name not in assets:
                     step = steps.get("__".join(key.path))

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS core.listing_history (
     run_start        date    NOT NULL,
     closed_run_days  bigint  NOT NULL,
     missing_days     bigint  NOT NULL,  -- consecutive observed days absent (now)
-    missed_days      bigint  NOT NULL,  -- observed days absent, ever
+    missed_days      bigint  NOT NULL,  -- observed days absent while live (blips + the day it disappeared)
     disappeared_on   date,
     repost_count     bigint  NOT NULL,
     moved_from       text,              -- source:listing_id this entity was listed under before
