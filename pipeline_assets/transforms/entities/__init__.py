@@ -116,7 +116,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     # 2. Blocking.
     t = time.perf_counter()
     if res.minhash_column:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE sig AS {minhash_sql(res.minhash_column, res.minhash_slots)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sig AS {minhash_sql(res.minhash_column, res.minhash_slots, res.minhash_max_token_share)}")
     block_stats = build_pairs(con, res)
     n_pairs = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
     timings["blocking"] = time.perf_counter() - t

@@ -12,17 +12,18 @@ import duckdb
 from ..kinds.resolution import Resolution
 
 
-def minhash_sql(column: str, slots: int) -> str:
+def minhash_sql(column: str, slots: int, max_token_share: float = 1.0) -> str:
     """Per-record MinHash signature over the column's distinct word tokens:
     slot i is min(hash(token, i)). Equal slots estimate the Jaccard similarity
-    of the token sets; equal bands of slots are LSH blocking keys."""
+    of the token sets; equal bands of slots are LSH blocking keys. Tokens in
+    more than `max_token_share` of the records are left out (see Resolution)."""
     aggs = ", ".join(f"min(hash(tok, {i})) AS mh_{i}" for i in range(slots))
     return f"""
-        SELECT rid, {aggs}
-        FROM (SELECT DISTINCT rid, unnest(string_split({column}, ' ')) AS tok
-              FROM prep WHERE {column} IS NOT NULL)
-        WHERE tok <> ''
-        GROUP BY rid"""
+        WITH t AS (SELECT DISTINCT rid, unnest(string_split({column}, ' ')) AS tok
+                   FROM prep WHERE {column} IS NOT NULL),
+             keep AS (SELECT tok FROM t WHERE tok <> '' GROUP BY tok
+                      HAVING count(*) <= greatest(2, {max_token_share} * (SELECT count(*) FROM prep)))
+        SELECT rid, {aggs} FROM t SEMI JOIN keep USING (tok) GROUP BY rid"""
 
 
 def block_keys(res: Resolution) -> list[tuple[str, str, int]]:

@@ -96,6 +96,10 @@ class Resolution:
     minhash_slots: int = 12
     minhash_band: int = 3
     minhash_max_block: int = 40
+    # Tokens in more than this share of the day's records ("for sale", the
+    # year, a dealer's boilerplate) are left out of the signatures: they would
+    # make every band of every record collide in a few giant blocks.
+    minhash_max_token_share: float = 0.15
     # Two records whose values differ in any of these columns (both non-null)
     # never end up in one entity (e.g. two different VINs).
     cannot_link: tuple[str, ...] = ()
