@@ -103,3 +103,32 @@ def test_a_few_bad_lines_never_fail_the_file(tmp_path):
     res, out, rej = run(tmp_path, (HEADER + "".join(good[:200] + bad + good[200:])).encode())
     assert res.rows == 500 and rej.height == 5
     assert rej["line"].to_list() == [202, 203, 204, 205, 206]
+
+
+def test_an_overlong_line_is_rejected_with_its_line_and_the_rest_loads(tmp_path):
+    # The scanner reads in bounded buffers (reader.MAX_LINE / BUFFER): a line past
+    # the limit is one rejected line, not a failed file, and rows after it load.
+    from pipeline_assets.uploads.reader import MAX_LINE
+
+    huge = "x" * (MAX_LINE + 1000)
+    text = HEADER + "Ann Lee,ann@x.com,ok\n" + f"Bob Ray,bob@x.com,{huge}\n" + "Cy Dunn,cy@x.com,fine\n"
+    res, out, rej = run(tmp_path, text.encode())
+    assert out["name"].to_list() == ["Ann Lee", "Cy Dunn"]
+    assert rej["line"].to_list() == [3] and "LINE SIZE" in rej["error_type"][0].upper()
+
+
+def test_rows_arrive_in_chunks_of_chunk_rows(tmp_path):
+    # DuckDB hands out one batch of ~30k rows per 8 MB buffer it scans; the reader
+    # gathers them into chunks of at least chunk_rows (the last one shorter), so
+    # the per-chunk work does not multiply, and memory stays bounded by a chunk.
+    from pipeline_assets.uploads.reader import CsvReader, read_layout
+
+    src = tmp_path / "many.csv"
+    src.write_text(HEADER + "".join(f"Person {i},p{i}@x.com,{'n' * (i % 80)}\n" for i in range(250_000)))
+    reader = CsvReader(read_layout(src, src.name, tmp_path / "scratch.csv"), chunk_rows=100_000)
+    try:
+        sizes = [t.num_rows for t in reader.batches()]
+    finally:
+        reader.close()
+    assert sum(sizes) == 250_000 and len(sizes) == 3
+    assert all(100_000 <= s < 100_000 + 65_536 for s in sizes[:-1]), sizes

@@ -38,7 +38,7 @@ class UploadOptions(BaseModel):
     confidence_threshold: float = Field(0.8, ge=0, le=1, description=(
         "Below this confidence a column is left as text and flagged."))
     sample_rows: int = Field(5000, ge=50, description="Rows read for detection (from the start of the file).")
-    chunk_rows: int = Field(200_000, ge=1000, description="Rows per streamed chunk: bounds memory.")
+    chunk_rows: int = Field(100_000, ge=1000, description="Rows per streamed chunk: bounds memory.")
     dayfirst: bool = Field(False, description="Read 03/04/2025 as 3 April (else March 4).")
     lowercase_email_local_part: bool = Field(True, description=(
         "Lower-case the part before @ too (ASCII only). Domains are always lower-cased."))

@@ -86,7 +86,7 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
         batches = reader.batches()
         # Detection looks at the first `sample_rows` rows, read ahead and then
         # normalized like every other chunk.
-        pending: list[pa.RecordBatch] = []
+        pending: list[pa.Table] = []
         while sum(b.num_rows for b in pending) < opts.sample_rows:
             b = next(batches, None)
             if b is None:
@@ -97,7 +97,7 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
             detail = f" ({rej.height} rejected lines, first: line {rej['line'][0]}: {rej['reason'][0]})" \
                 if rej.height else ""
             raise UploadReadError(f"{source}: no data rows after the header{detail}")
-        head = clean(pl.from_arrow(pa.Table.from_batches(pending)).head(opts.sample_rows))
+        head = clean(pl.from_arrow(pa.concat_tables(pending)).head(opts.sample_rows))
         detections = detect_columns(head, layout.headers, opts, overrides)
         caches = {d.column: BoundedCache(opts.cache_size if d.type in LIBRARY or d.type == ColumnType.DATE else 0)
                   for d in detections}
@@ -123,7 +123,7 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
             writer.write_table(table)
             csv_writer.write_table(table)
 
-        def write(batch: pa.RecordBatch) -> None:
+        def write(batch: pa.Table) -> None:
             nonlocal rows, inflight
             out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1)
             report.add_chunk(out)
