@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ..kinds.resolution import Resolution
+from ..kinds.resolution import BlockingKey, Resolution
 
 
 def minhash_sql(column: str, slots: int, max_token_share: float = 1.0) -> str:
@@ -26,17 +26,17 @@ def minhash_sql(column: str, slots: int, max_token_share: float = 1.0) -> str:
         SELECT rid, {aggs} FROM t SEMI JOIN keep USING (tok) GROUP BY rid"""
 
 
-def block_keys(res: Resolution) -> list[tuple[str, str, int]]:
-    """(name, SQL over prep + sig, max block size) for every key, LSH bands included."""
-    keys = [(k.name, k.sql, k.max_block) for k in res.blocking]
+def block_keys(res: Resolution) -> list[BlockingKey]:
+    """Every key, LSH bands included."""
+    keys = list(res.blocking)
     if res.minhash_column:
         for b in range(res.minhash_slots // res.minhash_band):
             slots = [f"mh_{b * res.minhash_band + j}" for j in range(res.minhash_band)]
-            keys.append((f"lsh_{b}", " || '|' || ".join(f"CAST({s} AS VARCHAR)" for s in slots),
-                         res.minhash_max_block))
+            keys.append(BlockingKey(f"lsh_{b}", " || '|' || ".join(f"CAST({s} AS VARCHAR)" for s in slots),
+                                    res.minhash_max_block))
     # Listings that were one entity before stay comparable (their edge is
     # what keeps the entity's id from churning).
-    keys.append(("prior_entity", "prior_entity", 200))
+    keys.append(BlockingKey("prior_entity", "prior_entity", 200))
     return keys
 
 
@@ -45,25 +45,40 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
     source = "prep LEFT JOIN sig USING (rid)" if res.minhash_column else "prep"
-    for name, expr, cap in block_keys(res):
+    for key in block_keys(res):
+        cap, expr = key.max_block, key.sql
+        order = key.order_by or "rid"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE keyed AS
-            SELECT rid, is_prior, ({expr}) AS k FROM {source} WHERE ({expr}) IS NOT NULL""")
+            SELECT rid, is_prior, k, count(*) OVER (PARTITION BY k) AS n,
+                   row_number() OVER (PARTITION BY k ORDER BY {order}, rid) AS pos
+            FROM (SELECT rid, is_prior, ({expr}) AS k, * EXCLUDE (rid, is_prior) FROM {source})
+            WHERE k IS NOT NULL""")
         sizes = con.execute(f"""
-            SELECT count(*) FILTER (WHERE n > {cap}) AS skipped_blocks,
-                   coalesce(sum(n) FILTER (WHERE n > {cap}), 0) AS skipped_records,
-                   count(*) FILTER (WHERE n BETWEEN 2 AND {cap}) AS blocks
-            FROM (SELECT k, count(*) AS n FROM keyed GROUP BY k)""").fetchall()[0]
+            SELECT count(*) FILTER (WHERE n > {cap}), coalesce(sum(n) FILTER (WHERE n > {cap}), 0),
+                   count(*) FILTER (WHERE n BETWEEN 2 AND {cap})
+            FROM (SELECT k, any_value(n) AS n FROM keyed GROUP BY k)""").fetchall()[0]
         # Two records that were both only carried from earlier days are not
         # compared: old entities are not re-merged among themselves.
-        n = con.execute(f"""
+        n_full = con.execute(f"""
             INSERT INTO pairs_raw
-            WITH ok AS (SELECT k FROM keyed GROUP BY k HAVING count(*) BETWEEN 2 AND {cap})
-            SELECT x.rid, y.rid, '{name}'
+            SELECT x.rid, y.rid, '{key.name}'
             FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
-            WHERE x.k IN (SELECT k FROM ok) AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
-        stats[name] = {"blocks": int(sizes[2]), "pairs": int(n), "skipped_blocks": int(sizes[0]),
-                       "skipped_records": int(sizes[1])}
+            WHERE x.n BETWEEN 2 AND {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+        n_window = 0
+        if key.window > 1:
+            # Oversized blocks: each record against the next window-1 in sort
+            # order, as an equality join on (key, position): linear, not n^2.
+            n_window = con.execute(f"""
+                INSERT INTO pairs_raw
+                SELECT least(x.rid, y.rid), greatest(x.rid, y.rid), '{key.name}'
+                FROM (SELECT k, rid, is_prior, pos + unnest(range(1, {key.window})) AS npos
+                      FROM keyed WHERE n > {cap}) x
+                JOIN keyed y ON y.k = x.k AND y.pos = x.npos
+                WHERE NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+        stats[key.name] = {"blocks": int(sizes[2]), "pairs": int(n_full) + int(n_window),
+                           "oversized_blocks": int(sizes[0]), "oversized_records": int(sizes[1]),
+                           "window_pairs": int(n_window)}
     con.execute("""
         CREATE OR REPLACE TEMP TABLE pairs AS
         SELECT a, b, string_agg(key, ',' ORDER BY key) AS keys FROM pairs_raw GROUP BY a, b""")

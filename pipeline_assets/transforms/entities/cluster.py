@@ -37,15 +37,20 @@ def _violations(nodes: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             .filter(pl.col("too_big") | pl.col("conflict")))
 
 
-def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution, threshold: float) -> dict[int, int]:
-    """rid -> new root, merging strongest edges first under the rules."""
+def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict[int, int]:
+    """rid -> new root, merging strongest edges first under the rules.
+
+    One pass over the edges of every violating component at once (edges never
+    cross components, so a single strongest-first order is the same as one
+    per component). `edges` has a, b, prob already at or above each
+    component's threshold."""
+    cl_cols = list(res.cannot_link)
     parent: dict[int, int] = {}
-    rows = members.to_dicts()
-    keys = {r["rid"]: {"sd": {(r["source"], r["observed_date"])},
-                       "cl": {c: ({r[c]} if r[c] is not None else set()) for c in res.cannot_link},
-                       "n": 1} for r in rows}
-    for r in keys:
-        parent[r] = r
+    keys: dict[int, dict] = {}
+    for row in members.select("rid", "source", "observed_date", *cl_cols).iter_rows():
+        rid, src, day, *cl = row
+        parent[rid] = rid
+        keys[rid] = {"sd": {(src, day)}, "cl": [({v} if v is not None else set()) for v in cl], "n": 1}
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -53,20 +58,19 @@ def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution, thresho
             x = parent[x]
         return x
 
-    for a, b, _p in edges.filter(pl.col("prob") >= threshold).sort(
-            ["prob", "a", "b"], descending=[True, False, False]).iter_rows():
+    for a, b in edges.sort(["prob", "a", "b"], descending=[True, False, False]).select("a", "b").iter_rows():
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
         ka, kb = keys[ra], keys[rb]
         if ka["n"] + kb["n"] > res.max_cluster_size or ka["sd"] & kb["sd"]:
             continue
-        if any(ka["cl"][c] and kb["cl"][c] and ka["cl"][c] != kb["cl"][c] for c in res.cannot_link):
+        if any(x and y and x != y for x, y in zip(ka["cl"], kb["cl"])):
             continue
         root, child = (ra, rb) if ra < rb else (rb, ra)
         parent[child] = root
         keys[root] = {"sd": ka["sd"] | kb["sd"], "n": ka["n"] + kb["n"],
-                      "cl": {c: ka["cl"][c] | kb["cl"][c] for c in res.cannot_link}}
+                      "cl": [x | y for x, y in zip(ka["cl"], kb["cl"])]}
     return {r: find(r) for r in keys}
 
 
@@ -81,22 +85,15 @@ def cluster(nodes: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> tuple[
     nodes = nodes.with_columns(pl.Series("cluster", labels)).with_columns(
         pl.col("rid").min().over("cluster").alias("cluster"))
     bad = _violations(nodes, res)
-    split_big = split_conflict = 0
+    split_big = int(bad["too_big"].sum()) if bad.height else 0
+    split_conflict = bad.height - split_big
     if bad.height:
-        fixes = {}
-        bad_nodes = nodes.join(bad, on="cluster", how="semi")
-        comp_of = dict(zip(bad_nodes["rid"].to_list(), bad_nodes["cluster"].to_list()))
-        bad_edges = edges.filter(pl.col("a").is_in(bad_nodes["rid"].implode()))
-        edges_by = bad_edges.with_columns(pl.col("a").replace_strict(comp_of).alias("cluster")).partition_by(
-            "cluster", as_dict=True)
-        for (cid,), members in bad_nodes.partition_by("cluster", as_dict=True).items():
-            too_big = bool(bad.filter(pl.col("cluster") == cid)["too_big"][0])
-            split_big += too_big
-            split_conflict += not too_big
-            threshold = res.split_probability if too_big else res.match_probability
-            comp_edges = edges_by.get((cid,), pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64,
-                                                                     "prob": pl.Float64}))
-            fixes.update(_greedy(members, comp_edges.select("a", "b", "prob"), res, threshold))
+        bad_nodes = nodes.join(bad.select("cluster", "too_big"), on="cluster", how="inner")
+        # An oversized component is rebuilt from its strong edges only.
+        threshold = pl.when(pl.col("too_big")).then(res.split_probability).otherwise(res.match_probability)
+        bad_edges = (edges.join(bad_nodes.select(pl.col("rid").alias("a"), "too_big"), on="a", how="inner")
+                     .filter(pl.col("prob") >= threshold).select("a", "b", "prob"))
+        fixes = _greedy(bad_nodes, bad_edges, res)
         fix = pl.DataFrame({"rid": list(fixes), "_new": list(fixes.values())},
                            schema={"rid": pl.Int64, "_new": pl.Int64})
         nodes = nodes.join(fix, on="rid", how="left").with_columns(

@@ -89,13 +89,15 @@ JOBS_RESOLUTION = _res.Resolution(
         ("title_n", lambda: _res.text_norm("title", TITLE_SYNONYMS, sort_tokens=True)),
         ("title_rest", _title_rest),
         ("city_n", lambda: _res.text_norm("city")),
-        ("desc_n", lambda: _res.text_norm("description")),
+        ("desc_n", lambda: _res.text_norm("description", fold_accents=False)),
         ("ats_id", lambda: pl.col("source_url").str.extract(ATS_ID, 1).str.to_lowercase()),
     ),
     blocking=(
         _res.BlockingKey("ats_id", "ats_id", max_block=30),
-        _res.BlockingKey("company_title", "company_n || '|' || title_n"),
-        _res.BlockingKey("company_city", "company_n || '|' || city_n", max_block=60),
+        _res.BlockingKey("company_title", "company_n || '|' || title_n", max_block=16, order_by="city_n", window=6),
+        # A big employer in one city: neighbours by title.
+        _res.BlockingKey("company_city", "company_n || '|' || city_n", max_block=16, order_by="title_rest",
+                         window=6),
     ),
     minhash_column="desc_n",
     comparisons=(

@@ -33,13 +33,19 @@ SCORERS = ("ratio", "token_sort_ratio", "token_set_ratio", "partial_ratio", "WRa
 class BlockingKey:
     """Records sharing a non-null key value are compared pairwise.
 
-    `sql` is a DuckDB expression over the prepared columns. Blocks larger
-    than `max_block` are skipped: a key like "Ford F-150 2018" would
-    otherwise cost n^2 comparisons; the other keys still cover those records.
+    `sql` is a DuckDB expression over the prepared columns. A block larger
+    than `max_block` is never compared all against all (a key like "Ford
+    F-150 2018" would cost n^2 comparisons): with a `window`, its records
+    are sorted by `order_by` and each is compared with the next `window - 1`
+    (a sorted neighbourhood: duplicates sort next to each other on price or
+    mileage); without one, the block is skipped and the other keys cover it.
+    Either way the work per record is bounded, whatever the size of the day.
     """
     name: str
     sql: str
     max_block: int = 40
+    order_by: str | None = None
+    window: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ class Resolution:
     minhash_column: str | None = None
     minhash_slots: int = 12
     minhash_band: int = 3
-    minhash_max_block: int = 40
+    minhash_max_block: int = 16
     # Tokens in more than this share of the day's records ("for sale", the
     # year, a dealer's boilerplate) are left out of the signatures: they would
     # make every band of every record collide in a few giant blocks.
@@ -139,13 +145,17 @@ class Resolution:
 
 
 def text_norm(col: str, synonyms: dict[str, str] | None = None, *, sort_tokens: bool = False,
-              squash: bool = False) -> pl.Expr:
+              squash: bool = False, fold_accents: bool = True) -> pl.Expr:
     """Lower-case ASCII words: accents folded, punctuation to spaces, then
     token synonyms (chevy -> chevrolet; a synonym may map to "" to drop a
     token such as "inc"), optionally sorted (word order ignored) or squashed
-    (spaces removed: "F-150" == "F150")."""
-    e = (pl.col(col).str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
-         .str.replace_all(r"[^a-z0-9]+", " ").str.strip_chars())
+    (spaces removed: "F-150" == "F150"). `fold_accents=False` skips the
+    Unicode decomposition (the costliest step) for long free text, where an
+    accented word then splits the same way on both sides of a comparison."""
+    e = pl.col(col)
+    if fold_accents:
+        e = e.str.normalize("NFKD").str.replace_all(r"\p{M}", "")
+    e = e.str.to_lowercase().str.replace_all(r"[^a-z0-9]+", " ").str.strip_chars()
     if synonyms or sort_tokens:
         tokens = e.str.split(" ")
         if synonyms:

@@ -94,18 +94,22 @@ VEHICLES_RESOLUTION = _res.Resolution(
         ("model_n", lambda: _res.text_norm("model", squash=True)),
         ("title_n", lambda: _res.text_norm("title", TITLE_WORDS, sort_tokens=True)),
         ("title_rest", _title_rest),
-        ("desc_n", lambda: _res.text_norm("description")),
+        ("desc_n", lambda: _res.text_norm("description", fold_accents=False)),
         ("city_n", lambda: _res.text_norm("city")),
     ),
     blocking=(
         _res.BlockingKey("vin", "vin_n", max_block=30),
-        # Price bands are 8% wide in log space; mileage bands 5,000 miles. A
-        # relisting that crosses a band edge is still caught by the other keys.
-        _res.BlockingKey("make_model_year_price",
-                         "make_n || '|' || model_n || '|' || year || '|' || CAST(floor(ln(price) / ln(1.08)) AS INT)"),
-        _res.BlockingKey("make_model_year_mileage",
-                         "make_n || '|' || model_n || '|' || year || '|' || CAST(mileage // 5000 AS INT)"),
-        _res.BlockingKey("city_make_year", "substr(city_n, 1, 5) || '|' || make_n || '|' || year"),
+        # Same make, model and year: small blocks all against all; big ones
+        # (every 2024 Camry of a large day) as sorted neighbourhoods, once by
+        # price and once by mileage: a duplicate sorts next to its original
+        # on at least one of them, a look-alike 10-35% away does not.
+        _res.BlockingKey("make_model_year_price", "make_n || '|' || model_n || '|' || year",
+                         max_block=16, order_by="price", window=6),
+        _res.BlockingKey("make_model_year_mileage", "make_n || '|' || model_n || '|' || year",
+                         max_block=16, order_by="mileage", window=6),
+        # Model spellings differ ("Silverado 1500" / "Silverado"): city + make + year.
+        _res.BlockingKey("city_make_year", "substr(city_n, 1, 5) || '|' || make_n || '|' || year",
+                         max_block=16, order_by="price", window=6),
     ),
     minhash_column="title_n",
     comparisons=(
