@@ -46,6 +46,9 @@ class UploadOptions(BaseModel):
     decimal_comma: bool = Field(False, description="Amounts written 1.234,56.")
     cache_size: int = Field(300_000, ge=0, description=(
         "Per column: library results kept across chunks (bounded, oldest evicted first)."))
+    workers: int | None = Field(None, ge=0, le=16, description=(
+        "Helper processes for the library calls on new distinct values (0: none; default: one per spare "
+        "core, at most 3)."))
     encoding: str | None = Field(None, description="Force an encoding instead of detecting it.")
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="Force a delimiter.")
 

@@ -15,24 +15,17 @@ Polars expressions, with python-dateutil for dates no format fits.
 
 from __future__ import annotations
 
-import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import urlsplit, urlunsplit
 
-import phonenumbers
 import polars as pl
-import usaddress
 from dateutil import parser as date_parser
-from email_validator import EmailNotValidError, validate_email
-from nameparser import HumanName
 
 from .config import UploadOptions
+from .parallel import ValueMapper
 from .types import ColumnType
-
-MISSING = object()
-
+from .values import (address_tag, address_value, email_value, name_value,  # noqa: F401 - re-exported
+                     phone_value, url_value)
 
 class BoundedCache:
     """A dict with a size bound; the oldest entries go first. A plain dict keeps
@@ -44,19 +37,17 @@ class BoundedCache:
         self.frame: pl.DataFrame | None = None   # library results as a table (see _library_frame)
         self.hits = self.misses = 0
 
-    def lookup_many(self, values: list[str], compute: Callable[[str], tuple]) -> list[tuple]:
-        data, out, missed = self.data, [], 0
+    def lookup_many(self, values: list[str], compute: Callable[[list[str]], list[tuple]]) -> list[tuple]:
+        """One result per value; `compute` gets the values not cached, all at once."""
+        data = self.data
+        missing = [v for v in values if v not in data]
+        computed = dict(zip(missing, compute(missing))) if missing else {}
         get = data.get
-        for v in values:
-            r = get(v, MISSING)
-            if r is MISSING:
-                r = compute(v)
-                missed += 1
-                if self.maxsize:
-                    data[v] = r
-            out.append(r)
-        self.misses += missed
-        self.hits += len(values) - missed
+        out = [computed[v] if v in computed else get(v) for v in values]
+        if self.maxsize:
+            data.update(computed)
+        self.misses += len(missing)
+        self.hits += len(values) - len(missing)
         overflow = len(data) - self.maxsize
         if overflow > 0:
             for k in list(data.keys())[:overflow]:  # amortized: happens once per chunk at most
@@ -66,165 +57,17 @@ class BoundedCache:
 
 # -- library-backed, per distinct value -------------------------------------------------
 
-def _strip_accents(s: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
-
-
 NAME_PARTS = {"first": pl.String, "middle": pl.String, "last": pl.String, "title": pl.String, "suffix": pl.String}
-
-
-def name_value(v: str, opts: UploadOptions) -> tuple:
-    text = v if opts.preserve_accents else _strip_accents(v)
-    h = HumanName(text)
-    # Only all-upper or all-lower names are re-cased: "DeShawn" and "van der
-    # Berg" as written are kept (nameparser's default, force=False).
-    h.capitalize()
-    ok = bool(h.first or h.last) and not any(ch.isdigit() for ch in text) and any(ch.isalpha() for ch in text)
-    if not ok:
-        return (None, False, None, None, None, None, None)
-    norm = " ".join(p for p in (h.title, h.first, h.middle, h.last, h.suffix) if p)
-    return (norm, True, h.first or None, h.middle or None, h.last or None, h.title or None, h.suffix or None)
-
-
-def email_value(v: str, opts: UploadOptions) -> tuple:
-    try:
-        r = validate_email(v.removeprefix("mailto:"), check_deliverability=False)
-    except EmailNotValidError:
-        return (None, False)
-    local = r.local_part
-    # Domains are case-insensitive; local parts are so in practice for ASCII
-    # mailboxes, but case-folding non-ASCII local parts can change the address.
-    if opts.lowercase_email_local_part and local.isascii():
-        local = local.lower()
-    return (f"{local}@{r.domain.lower()}", True)
 
 
 PHONE_PARTS = {"region": pl.String, "extension": pl.String}
 
 
-def phone_value(v: str, opts: UploadOptions) -> tuple:
-    try:
-        n = phonenumbers.parse(v, opts.default_country)
-    except phonenumbers.NumberParseException:
-        return (None, False, None, None)
-    # is_valid_number() looks the region up itself; doing it once here halves the cost.
-    region = phonenumbers.region_code_for_number(n)
-    if not phonenumbers.is_valid_number_for_region(n, region):
-        return (None, False, None, None)
-    return (phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164), True, region, n.extension or None)
-
-
 ADDRESS_PARTS = {"number": pl.String, "street": pl.String, "unit": pl.String, "po_box": pl.String,
                  "city": pl.String, "state": pl.String, "postal_code": pl.String}
-_STREET = ("StreetNamePreModifier", "StreetNamePreDirectional", "StreetNamePreType", "StreetName",
-           "StreetNamePostType", "StreetNamePostDirectional", "StreetNamePostModifier")
-
-
-def _digit_shape(token: str) -> str:
-    """The token as usaddress's CRF sees it. For an all-digit token the features
-    are only its length and trailing zeros (usaddress.tokenFeatures), so 4821
-    and 1111 tag identically: map 2-9 to 1 and keep the zeros. Other tokens
-    ("4B", "12th", "62701-1234") are features by their text and stay as they are."""
-    core = token.strip("(.,;)\n")
-    return token.translate(_TO_ONE) if core.isdigit() else token
-
-
-_TO_ONE = str.maketrans("23456789", "11111111")
-_LABELS: dict[tuple[str, ...], list[str]] = {}
-
-
-def _labels(tokens: list[str]) -> list[str]:
-    # House numbers, box numbers and ZIPs vary per row while the rest of the
-    # address repeats: tagging the digit *shape* once serves every row of that
-    # shape, with exactly the labels usaddress would give each of them.
-    key = tuple(_digit_shape(t) for t in tokens)
-    labels = _LABELS.get(key)
-    if labels is None:
-        if len(_LABELS) > 200_000:
-            _LABELS.clear()
-        labels = _LABELS[key] = list(usaddress.TAGGER.tag(usaddress.tokens2features(list(key))))
-    return labels
-
-
-def address_tag(v: str) -> tuple[dict[str, str], str] | None:
-    """usaddress.tag(v), computed through the digit-shape cache (same grouping
-    rules as usaddress.tag). None where usaddress raises RepeatedLabelError."""
-    tokens = usaddress.tokenize(v)
-    if not tokens:
-        return {}, "Ambiguous"
-    components: dict[str, list[str]] = {}
-    last, intersection, seen = None, False, []
-    for token, label in zip(tokens, _labels(tokens)):
-        if label == "IntersectionSeparator":
-            intersection = True
-        if "StreetName" in label and intersection:
-            label = "Second" + label
-        seen.append(label)
-        if label == last:
-            components[label].append(token)
-        elif label not in components:
-            components[label] = [token]
-        else:
-            return None
-        last = label
-    tagged = {k: " ".join(t).strip(" ,;") for k, t in components.items()}
-    if "AddressNumber" in seen and not intersection:
-        kind = "Street Address"
-    elif intersection and "AddressNumber" not in seen:
-        kind = "Intersection"
-    elif "USPSBoxID" in seen:
-        kind = "PO Box"
-    else:
-        kind = "Ambiguous"
-    return tagged, kind
-
-
-def address_value(v: str, opts: UploadOptions) -> tuple:
-    found = address_tag(" ".join(v.split()))
-    if found is None:
-        return (None, False) + (None,) * 7
-    parts, kind = found
-    g = lambda *keys: " ".join(parts[k] for k in keys if parts.get(k)) or None  # noqa: E731
-    number = g("AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix")
-    street = g(*_STREET)
-    unit = g("OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier")
-    box_id = parts.get("USPSBoxID")
-    po_box = f"PO Box {box_id}" if box_id else None
-    city, state = parts.get("PlaceName"), parts.get("StateName")
-    state = state.upper() if state and len(state) <= 3 else state
-    postal = parts.get("ZipCode")
-    ok = (kind == "Street Address" and bool(number and street)) or (kind == "PO Box" and bool(box_id))
-    if not ok:
-        return (None, False, number, street, unit, po_box, city, state, postal)
-    line = po_box if kind == "PO Box" else " ".join(p for p in (number, street, unit) if p)
-    tail = " ".join(p for p in (state, postal) if p)
-    norm = ", ".join(p for p in (line, city, tail) if p)
-    return (norm, True, number, street, unit, po_box, city, state, postal)
 
 
 URL_PARTS = {"host": pl.String}
-
-
-def url_value(v: str, opts: UploadOptions) -> tuple:
-    s = v.strip()
-    if " " in s:
-        return (None, False, None)
-    if "://" not in s and s.lower().startswith("www."):
-        s = "http://" + s
-    try:
-        p = urlsplit(s)
-        host = (p.hostname or "").rstrip(".")
-        port = p.port
-    except ValueError:
-        return (None, False, None)
-    if p.scheme.lower() not in ("http", "https") or "." not in host:
-        return (None, False, None)
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return (None, False, None)
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    return (urlunsplit((p.scheme.lower(), netloc, p.path or "/", p.query, p.fragment)), True, host)
 
 
 def _special_name_words() -> list[str]:
@@ -242,7 +85,7 @@ _SPECIAL_NAME_WORDS: list[str] | None = None
 _PLAIN_NAME = r"^[\p{L}][\p{L}'’\-]+( [\p{L}][\p{L}'’\-]+){1,2}$"
 
 
-def _name_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+def _name_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache, mapper: ValueMapper) -> pl.DataFrame:
     """nameparser's result, with a vectorized path for plain 2-3 word names.
 
     For "First Last" / "First Middle Last" made of ordinary words (letters,
@@ -274,7 +117,7 @@ def _name_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.Da
     to_case = pl.concat([fast.filter("recase").get_column(c) for c in ("first", "middle", "last")]).drop_nulls().unique()
     if to_case.len():
         cased = cache.lookup_many([f"\x00word:{w}" for w in to_case.to_list()],
-                                  lambda k: (_cap_word(k[6:]),))
+                                  lambda keys: mapper.map("name_word", [k[6:] for k in keys], opts))
         mapping = dict(zip(to_case.to_list(), (c[0] for c in cased)))
         fast = fast.with_columns(pl.when(pl.col("recase")).then(pl.col(c).replace(mapping)).otherwise(pl.col(c))
                                  .alias(c) for c in ("first", "middle", "last"))
@@ -282,16 +125,10 @@ def _name_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.Da
                        pl.lit(True).alias("valid"), "first", "middle", "last",
                        pl.lit(None, dtype=pl.String).alias("title"), pl.lit(None, dtype=pl.String).alias("suffix"))
     slow_values = df.filter(~pl.col("plain") & pl.col("v").is_not_null())["v"].unique()
-    slow = _library_frame(slow_values, ColumnType.PERSON_NAME, opts, cache).with_columns(
+    slow = _library_frame(slow_values, ColumnType.PERSON_NAME, opts, cache, mapper).with_columns(
         slow_values.alias("v")) if slow_values.len() else None
     mapping = pl.concat([fast.unique("v"), slow.select(fast.columns)]) if slow is not None else fast.unique("v")
     return (s.rename("v").to_frame().join(mapping, on="v", how="left", maintain_order="left").drop("v"))
-
-
-def _cap_word(word: str) -> str:
-    h = HumanName(word)
-    h.capitalize(force=True)
-    return h.first or word
 
 
 @dataclass(frozen=True)
@@ -309,7 +146,8 @@ LIBRARY: dict[ColumnType, LibraryNormalizer] = {
 }
 
 
-def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
+def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache,
+                   mapper: ValueMapper) -> pl.DataFrame:
     spec = LIBRARY[ctype]
     schema = {"__key": pl.String, "norm": pl.String, "valid": pl.Boolean, **spec.parts}
     uniq = s.drop_nulls().unique()
@@ -321,7 +159,8 @@ def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: 
         miss = uniq.filter(~uniq.is_in(known["__key"].implode()))
     else:
         hit, miss = None, uniq
-    results = [spec.fn(v, opts) for v in miss.to_list()]
+    # Every new distinct value goes through the library (here or in a helper process).
+    results = mapper.map(ctype.value, miss.to_list(), opts)
     cols = list(zip(*results)) if results else [[] for _ in range(len(schema) - 1)]
     new = pl.DataFrame({"__key": miss, **{n: pl.Series(n, c, dtype=schema[n]) for n, c in zip(list(schema)[1:], cols)}})
     cache.misses += miss.len()
@@ -370,7 +209,7 @@ def _date_frame(s: pl.Series, opts: UploadOptions, cache: BoundedCache) -> pl.Da
     left = df.filter(pl.col("v").is_not_null() & pl.col("date").is_null())["v"].unique()
     if left.len():
         # Spelled-out or unusual dates ("March 3rd, 2024"): dateutil, per distinct value.
-        found = cache.lookup_many(left.to_list(), lambda v: _date_fallback(v, opts.dayfirst))
+        found = cache.lookup_many(left.to_list(), lambda vs: [_date_fallback(v, opts.dayfirst) for v in vs])
         fix = pl.DataFrame({"v": left, "fix": pl.Series([r[0] for r in found], dtype=pl.Date)})
         df = (df.join(fix, on="v", how="left", maintain_order="left")
               .with_columns(pl.coalesce("date", "fix").alias("date")).drop("fix"))
@@ -511,12 +350,18 @@ def _via_distinct(s: pl.Series, frame: Callable[[pl.Series], pl.DataFrame]) -> p
             .drop("__key"))
 
 
-def normalize_series(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache) -> pl.DataFrame:
-    """norm, valid and the type's parts for one (already trimmed, empty = null) text column."""
+_SERIAL = ValueMapper(0)
+
+
+def normalize_series(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: BoundedCache,
+                     mapper: ValueMapper | None = None) -> pl.DataFrame:
+    """norm, valid and the type's parts for one (already trimmed, empty = null) text column.
+    `mapper` runs the library calls (default: in this process)."""
+    mapper = mapper or _SERIAL
     if ctype == ColumnType.PERSON_NAME:
-        return _via_distinct(s, lambda u: _name_frame(u, opts, cache))
+        return _via_distinct(s, lambda u: _name_frame(u, opts, cache, mapper))
     if ctype in LIBRARY:
-        return _library_frame(s, ctype, opts, cache)
+        return _library_frame(s, ctype, opts, cache, mapper)
     if ctype == ColumnType.DATE:
         return _via_distinct(s, lambda u: _date_frame(u, opts, cache))
     if ctype == ColumnType.CURRENCY:

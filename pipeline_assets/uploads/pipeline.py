@@ -2,8 +2,10 @@
 Parquet + CSV + rejects. The asset and the benchmark both call normalize_file.
 
 Memory is bounded by `chunk_rows`: batches stream from DuckDB, each is
-normalized and appended to a Parquet writer and a CSV file, then dropped.
-Only the per-column result caches (bounded) survive between chunks.
+normalized and handed to a writer thread (Parquet + CSV), then dropped; at
+most one chunk waits for the writer. Only the per-column result caches
+(bounded by `cache_size`) survive between chunks. Library calls on new
+distinct values are shared with helper processes (parallel.py).
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ import pyarrow.parquet as pq
 from .config import UploadOptions
 from .detect import Detection, detect_columns
 from .normalize import LIBRARY, BoundedCache, normalize_series
+from .parallel import ValueMapper, default_workers
 from .reader import CsvLayout, CsvReader, UploadReadError, read_layout
 from .report import UploadReport
 from .types import ColumnType
+
+# Smaller files are done before a helper process would have started.
+PARALLEL_MIN_BYTES = 8 << 20
 
 Progress = Callable[[int, float, int | None], None]   # rows so far, seconds, estimated total rows
 
@@ -42,6 +48,9 @@ class NormalizeResult:
     csv: Path
     rejects: Path | None
     cache: dict[str, dict] = field(default_factory=dict)
+    # library calls on new distinct values: helper processes, and values computed here / in them
+    library_values: dict[str, int] = field(default_factory=dict)
+    helper_peak_rss_mb: list[float] = field(default_factory=list)   # VmHWM of each helper process
 
     @property
     def rows_per_s(self) -> float:
@@ -55,11 +64,11 @@ def clean(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def normalize_chunk(raw: pl.DataFrame, detections: list[Detection], opts: UploadOptions,
-                    caches: dict[str, BoundedCache], first_row: int) -> pl.DataFrame:
+                    caches: dict[str, BoundedCache], first_row: int, mapper: ValueMapper | None = None) -> pl.DataFrame:
     cleaned = clean(raw)
     parts = [pl.int_range(first_row, first_row + raw.height, dtype=pl.Int64, eager=True).alias("_row").to_frame()]
     for d in detections:
-        res = normalize_series(cleaned[d.column], d.type, opts, caches[d.column])
+        res = normalize_series(cleaned[d.column], d.type, opts, caches[d.column], mapper)
         parts.append(raw.select(d.column))
         parts.append(res.rename({c: f"{d.column}__{c}" for c in res.columns}))
     out = pl.concat(parts, how="horizontal")
@@ -80,6 +89,11 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
     scratch_dir.mkdir(parents=True, exist_ok=True)
     transcoded = scratch_dir / f"{out_parquet.stem}.utf8.csv"
     layout = read_layout(path, source, transcoded, opts.encoding, opts.delimiter)
+    workers = opts.workers
+    if workers is None:
+        workers = default_workers() if path.stat().st_size >= PARALLEL_MIN_BYTES else 0
+    # Helpers start now and load the libraries while DuckDB reads the first chunk.
+    mapper = ValueMapper(workers).start()
     reader = CsvReader(layout, opts.chunk_rows, memory_limit=duckdb_memory)
     writer: pq.ParquetWriter | None = None
     try:
@@ -117,7 +131,11 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
         def encode(table: pa.Table) -> None:
             nonlocal writer, csv_writer
             if writer is None:
-                writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="lz4")
+                # Min/max statistics only where a reader can prune on them (row numbers,
+                # dates, amounts, flags); on free text they cost ~20% of the write.
+                stats = [f.name for f in table.schema if not pa.types.is_large_string(f.type)
+                         and not pa.types.is_string(f.type)]
+                writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="lz4", write_statistics=stats)
                 csv_writer = pacsv.CSVWriter(str(out_csv), table.schema)
             table = table.cast(writer.schema)
             writer.write_table(table)
@@ -125,7 +143,7 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
 
         def write(batch: pa.Table) -> None:
             nonlocal rows, inflight
-            out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1)
+            out = normalize_chunk(pl.from_arrow(batch), detections, opts, caches, rows + 1, mapper)
             report.add_chunk(out)
             table = out.to_arrow()
             if inflight is not None:
@@ -145,6 +163,7 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
                 inflight.result()
         finally:
             pool.shutdown(wait=True)
+            mapper.close()
             if csv_writer is not None:
                 csv_writer.close()
         if writer is not None:
@@ -159,8 +178,11 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
             source=source, layout=layout, detections=detections, report=report, rows=rows,
             rejected_lines=rejects.height, seconds=time.perf_counter() - started, parquet=out_parquet,
             csv=out_csv, rejects=rejects_path,
-            cache={c: {"hits": k.hits, "misses": k.misses} for c, k in caches.items() if k.hits or k.misses})
+            cache={c: {"hits": k.hits, "misses": k.misses} for c, k in caches.items() if k.hits or k.misses},
+            library_values={"workers": workers, "here": mapper.local_values, "helpers": mapper.helper_values},
+            helper_peak_rss_mb=[round(kb / 1024, 1) for kb in mapper.helper_peak_rss_kb])
     finally:
+        mapper.close()
         if writer is not None:
             writer.close()
         reader.close()
