@@ -27,6 +27,7 @@ from .types import ColumnType
 from .values import (address_tag, address_value, email_value, name_value,  # noqa: F401 - re-exported
                      phone_value, url_value)
 
+
 class BoundedCache:
     """A dict with a size bound; the oldest entries go first. A plain dict keeps
     insertion order, so eviction is O(1) without an LRU's bookkeeping on hits

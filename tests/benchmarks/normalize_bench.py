@@ -4,8 +4,13 @@ Generates a contact CSV (8 columns of mixed types: name, e-mail, phone,
 address, date, amount, URL, ZIP) and runs detection + normalization exactly as
 the `normalized_uploads` asset does (pipeline_assets.uploads.normalize_file:
 DuckDB chunked read, detection, per-type normalization, Parquet + CSV out),
-without Dagster. Each size runs in a fresh interpreter; its peak RSS is that
-process's VmHWM. Timings exclude interpreter start-up and imports.
+without Dagster. Each size runs in a fresh interpreter. Its peak RSS is that
+process's VmHWM plus the VmHWM of each helper process it started for library
+calls (pipeline_assets/uploads/parallel.py, read from /proc just before each
+helper exits): an upper bound on the memory the run held at once. Timings
+exclude interpreter start-up and imports. The machine's load average before
+and after each size is printed and kept in the JSON (`load_avg`), since a
+shared machine's other work shows in the rows/s.
 
 Repetition model (a dealer's or recruiter's lead export): each row is a lead
 from one of `--contacts` people (default rows / 20, at most 50,000), who
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -133,16 +139,21 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def child(csv_path: Path, work: Path) -> None:
+def child(csv_path: Path, work: Path, workers: int | None) -> None:
     import polars  # noqa: F401 - imported before the clock starts, as in a running step
 
-    from pipeline_assets.uploads import normalize_file
+    from pipeline_assets.uploads import UploadOptions, normalize_file
 
     t0 = time.perf_counter()
     res = normalize_file(csv_path, out_parquet=work / "out.parquet", out_csv=work / "out.csv",
-                         out_rejects=work / "rejects.csv", scratch_dir=work / "tmp")
+                         out_rejects=work / "rejects.csv", scratch_dir=work / "tmp",
+                         options=UploadOptions(workers=workers))
     secs = time.perf_counter() - t0
-    out = {"rows": res.rows, "seconds": secs, "peak_rss_mb": _vm_hwm_mb(), "rejected_lines": res.rejected_lines,
+    main_mb = _vm_hwm_mb()
+    helper_mb = sum(res.helper_peak_rss_mb)
+    out = {"rows": res.rows, "seconds": secs, "peak_rss_mb": main_mb + helper_mb,
+           "peak_rss_main_mb": round(main_mb, 1), "peak_rss_helper_mb": round(helper_mb, 1),
+           "library_values": res.library_values, "rejected_lines": res.rejected_lines,
            "detected": {d.column: [d.type.value, d.confidence] for d in res.detections},
            "valid_pct": {c: round(100 * s.valid / s.filled, 1) if s.filled else None
                          for c, s in res.report.stats.items()},
@@ -150,23 +161,30 @@ def child(csv_path: Path, work: Path) -> None:
     (work / "result.json").write_text(json.dumps(out))
 
 
-def run_size(rows: int, contacts: int, work: Path) -> dict:
+def run_size(rows: int, contacts: int, work: Path, workers: int | None = None) -> dict:
     csv_path = work / f"contacts_{rows}.csv"
     t0 = time.perf_counter()
     distinct = generate(csv_path, rows, contacts)
     size_mb = csv_path.stat().st_size / 1e6
     print(f"generated {rows:,} rows ({size_mb:,.0f} MB, {contacts:,} contacts) in {time.perf_counter() - t0:.1f} s; "
           f"distinct values: {distinct}", flush=True)
-    proc = subprocess.run([sys.executable, __file__, "--child", str(csv_path), "--work", str(work)])
+    cmd = [sys.executable, __file__, "--child", str(csv_path), "--work", str(work)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    load = os.getloadavg()
+    proc = subprocess.run(cmd)
     if proc.returncode:
         raise SystemExit(f"normalization of {rows:,} rows failed with exit code {proc.returncode}")
     out = json.loads((work / "result.json").read_text())
     out["distinct"] = distinct
+    out["load_avg"] = {"before": [round(x, 2) for x in load], "after": [round(x, 2) for x in os.getloadavg()]}
     out["rows_per_s"] = round(out["rows"] / out["seconds"])
     correct = sum(out["detected"][c][0] == t for c, t in EXPECTED.items())
     out["detection_correct"] = f"{correct}/{len(EXPECTED)}"
     print(f"{rows:>11,} rows {out['seconds']:7.2f} s {out['rows_per_s']:>10,} rows/s peak RSS "
-          f"{out['peak_rss_mb']:7.1f} MB; detected {out['detection_correct']} correctly: "
+          f"{out['peak_rss_mb']:7.1f} MB (main {out['peak_rss_main_mb']:.0f} + {out['library_values']['workers']} "
+          f"helper(s) {out['peak_rss_helper_mb']:.0f}; library values here/helpers {out['library_values']['here']:,}/"
+          f"{out['library_values']['helpers']:,}; load {load[0]:.2f}); detected {out['detection_correct']} correctly: "
           f"{ {c: v[0] for c, v in out['detected'].items()} }", flush=True)
     for name in ("out.parquet", "out.csv", "rejects.csv", csv_path.name):
         (work / name).unlink(missing_ok=True)
@@ -179,11 +197,13 @@ def main() -> int:
     ap.add_argument("--big-rows", type=int, default=5_000_000)
     ap.add_argument("--contacts", type=int, default=None)
     ap.add_argument("--keep", help="work in this directory and keep it")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="helper processes for library calls (default: the upload default, one per spare core)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child), Path(args.work))
+        child(Path(args.child), Path(args.work), args.workers)
         return 0
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="normalize-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -191,7 +211,7 @@ def main() -> int:
     for rows in (args.rows, args.big_rows):
         if rows:
             contacts = args.contacts or min(50_000, max(100, rows // 20))
-            results[rows] = run_size(rows, contacts, work)
+            results[rows] = run_size(rows, contacts, work, args.workers)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     small, big = results.get(args.rows), results.get(args.big_rows)
@@ -201,6 +221,11 @@ def main() -> int:
         "rows_per_s_5m": big["rows_per_s"] if big else None,
         "peak_rss_mb_5m": round(big["peak_rss_mb"], 1) if big else None,
         "rss_growth_pct": round(100 * (big["peak_rss_mb"] / small["peak_rss_mb"] - 1), 1) if small and big else None,
+        "rss_ratio": round(big["peak_rss_mb"] / small["peak_rss_mb"], 3) if small and big else None,
+        "peak_rss_main_mb": {r: v["peak_rss_main_mb"] for r, v in results.items()},
+        "peak_rss_helper_mb": {r: v["peak_rss_helper_mb"] for r, v in results.items()},
+        "library_values": {r: v["library_values"] for r, v in results.items()},
+        "load_avg": {r: v["load_avg"] for r, v in results.items()},
         "rows": args.rows, "big_rows": args.big_rows,
         "detection": {r: v["detection_correct"] for r, v in results.items()},
         "distinct": {r: v["distinct"] for r, v in results.items()},
