@@ -142,6 +142,11 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
     else:  # nothing delivered that day: every source is a scrape gap
         today = ("SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS kind, "
                  "NULL::DOUBLE AS price, NULL::VARCHAR AS entity_id LIMIT 0")
+    merges = None
+    if lake.exists("entity_merges", day):
+        mf = stack.enter_context(lake.local_file(lake.partition_file("entity_merges", day)))
+        if {"merged", "into_entity"} <= set(pl.scan_parquet(mf).collect_schema().names()):
+            merges = f"SELECT merged, into_entity FROM read_parquet('{mf}')"
     work = lake.scratch_file("")
     work.mkdir(parents=True)
     stack.callback(__import__("shutil").rmtree, work, True)
@@ -149,7 +154,7 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
     con = duckdb.connect()
     try:
         res = update_history(con, day, today, prev_state, prev_sources, work,
-                             {n: s.disappear_after_days for n, s in cat.items()})
+                             {n: s.disappear_after_days for n, s in cat.items()}, merges=merges)
         files = {"listing_history": res.state}
         # Snapshot and scores: aggregates of the state, the day's counts and quality.
         stats = state_stats(pl.scan_parquet(res.state))

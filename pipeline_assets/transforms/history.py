@@ -102,9 +102,12 @@ class HistoryResult:
 def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_state: str | Path | None,
                    prev_sources: str | Path | None, out_dir: str | Path,
                    disappear_after: dict[str, int] | None = None,
-                   default_disappear_after: int = DEFAULT_DISAPPEAR_AFTER_DAYS) -> HistoryResult:
+                   default_disappear_after: int = DEFAULT_DISAPPEAR_AFTER_DAYS,
+                   merges: str | None = None) -> HistoryResult:
     """`today`: a relation (SQL) with source, listing_id, kind, entity_id, price: the day's listings of
     every source that delivered. `prev_state` / `prev_sources`: day D-1's files (None on the first day).
+    `merges`: a relation (merged, into_entity) of entities entity resolution merged on D; earlier
+    listings of a merged entity take the surviving id from D on (earlier days are not rewritten).
     Writes `state.parquet` and `sources.parquet` into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,9 +125,14 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
     con.execute(f"CREATE OR REPLACE TEMP TABLE _params AS SELECT * FROM (VALUES {values}) v(source, n) "
                 "WHERE source IS NOT NULL")
     state_file, sources_file = out / "state.parquet", out / "sources.parquet"
+    prev_sql = f"SELECT * FROM {prev}"
+    if merges:
+        prev_sql = (f"SELECT p.* REPLACE (coalesce(m.into_entity, p.entity_id) AS entity_id) FROM {prev} p "
+                    f"LEFT JOIN (SELECT merged, any_value(into_entity) AS into_entity FROM ({merges}) GROUP BY 1) m "
+                    "ON m.merged = p.entity_id")
     con.execute(f"""
         COPY (
-        WITH p AS (SELECT * FROM {prev}),
+        WITH p AS ({prev_sql}),
         ent_prev AS (
             SELECT entity_id, arg_max(source || ':' || listing_id, last_seen) AS prev_key
             FROM p WHERE entity_id IS NOT NULL GROUP BY entity_id),
