@@ -153,3 +153,17 @@ def test_blank_cells_are_not_judged(value):
     from pipeline_assets.uploads.pipeline import clean
     s = clean(pl.DataFrame({"v": [value]}))["v"]
     assert norm(s.to_list(), T.EMAIL)["valid"][0] is None
+
+
+def test_address_shape_cache_is_bounded_and_stays_exact(monkeypatch):
+    from pipeline_assets.uploads import values
+
+    monkeypatch.setattr(values, "LABELS_CACHE_MAX", 40)
+    monkeypatch.setattr(values, "_LABELS", {})
+    streets = [f"{w} {t}" for w in ("Main", "Oak", "Pine", "Elm", "Lake", "Hill", "Park", "River") for t in
+               ("St", "Ave", "Rd", "Blvd", "Dr", "Ln")]
+    for i, street in enumerate(streets * 2):
+        v = f"{i * 7 + 1} {street}, Boston, MA 02108"
+        assert address_tag(v) == usaddress.tag(v)
+        assert len(values._LABELS) <= 40
+    assert len(values._LABELS) > 10   # evicts the oldest quarter, not everything
