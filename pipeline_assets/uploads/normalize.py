@@ -156,8 +156,11 @@ def _library_frame(s: pl.Series, ctype: ColumnType, opts: UploadOptions, cache: 
     # not a Python loop over every distinct value of every chunk.
     known = cache.frame
     if known is not None and known.height:
-        hit = uniq.to_frame("__key").join(known, on="__key", how="inner")
-        miss = uniq.filter(~uniq.is_in(known["__key"].implode()))
+        # One hash join splits hits from misses (a cached result always has `valid`).
+        looked_up = uniq.to_frame("__key").join(known, on="__key", how="left")
+        found = pl.col("valid").is_not_null()
+        hit = looked_up.filter(found)
+        miss = looked_up.filter(~found)["__key"]
     else:
         hit, miss = None, uniq
     # Every new distinct value goes through the library (here or in a helper process).

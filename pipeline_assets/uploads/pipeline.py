@@ -18,6 +18,7 @@ from typing import Callable
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -135,9 +136,16 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
                 # dates, amounts, flags); on free text they cost ~20% of the write.
                 stats = [f.name for f in table.schema if not pa.types.is_large_string(f.type)
                          and not pa.types.is_string(f.type)]
-                writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="lz4", write_statistics=stats)
+                # Dictionary pages only for columns that repeat (judged on the first
+                # chunk): on near-unique ones (row numbers, amounts) they are built,
+                # then abandoned, per row group, for a larger file.
+                repeat = [f.name for f in table.schema
+                          if pc.count_distinct(table[f.name]).as_py() < 0.5 * max(1, table.num_rows)]
+                writer = pq.ParquetWriter(str(out_parquet), table.schema, compression="lz4", write_statistics=stats,
+                                          use_dictionary=repeat)
                 csv_writer = pacsv.CSVWriter(str(out_csv), table.schema)
-            table = table.cast(writer.schema)
+            if table.schema != writer.schema:   # e.g. a part that was all-null in the first chunk
+                table = table.cast(writer.schema)
             writer.write_table(table)
             csv_writer.write_table(table)
 
