@@ -34,9 +34,10 @@ import pyarrow.parquet as pq
 
 from ..kinds import CANONICAL_SCHEMA, Kind
 from ..kinds.resolution import Resolution
-from .blocking import build_pairs, minhash_sql, random_pairs
+from .blocking import build_pairs, random_pairs
 from .cluster import cluster
-from .compare import gamma_batches, token_column, token_sets_sql
+from .compare import gamma_batches
+from .tokens import frequent_hashes, token_select_sql, tokenized
 from .model import Weights, estimate, reason_expr, score_expr, u_probabilities
 
 MEMBERS, ENTITIES = "members.parquet", "entities.parquet"
@@ -94,6 +95,14 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     else:
         members_sql = "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS entity_id LIMIT 0"
         carried_sql = f"SELECT *, NULL::VARCHAR AS entity_id FROM read_parquet({_q(today_file)}) LIMIT 0"
+    timings["prepare_polars"] = time.perf_counter() - t0
+    # Boilerplate tokens: one pass per tokenized column over today's and the
+    # carried records (see tokens.py).
+    both = (f"SELECT * FROM read_parquet({_q(today_file)})" +
+            (f" UNION ALL BY NAME SELECT * FROM read_parquet({_q(carried_file)})" if prev is not None else ""))
+    frequent = {col: frequent_hashes(con, both, col, share) for col, share in tokenized(res).items()}
+    tokens = token_select_sql(res, frequent)
+    timings["prepare_frequent_tokens"] = time.perf_counter() - t0 - timings["prepare_polars"]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
         WITH today AS (
@@ -101,22 +110,17 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                 FROM read_parquet({_q(today_file)}) t LEFT JOIN ({members_sql}) m USING (source, listing_id)),
              carried AS (
                 SELECT * EXCLUDE (entity_id), true AS is_prior, entity_id AS prior_entity FROM ({carried_sql})
-                WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL))
-        SELECT row_number() OVER (ORDER BY is_prior, source, listing_id, observed_date) - 1 AS rid, *
-        FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried)""")
-    for c in res.comparisons:
-        if c.method == "jaccard":
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE prep AS
-                            SELECT p.*, t.{token_column(c)} FROM prep p LEFT JOIN ({token_sets_sql(c)}) t USING (rid)
-                            ORDER BY rid""")
+                WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL)),
+             base AS (
+                SELECT row_number() OVER (ORDER BY is_prior, source, listing_id, observed_date) - 1 AS rid, *
+                FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried))
+        SELECT *{', ' + tokens if tokens else ''} FROM base""")
     n_today, n_carried = con.execute(
         "SELECT count(*) FILTER (WHERE NOT is_prior), count(*) FILTER (WHERE is_prior) FROM prep").fetchall()[0]
     timings["prepare"] = time.perf_counter() - t0
 
     # 2. Blocking.
     t = time.perf_counter()
-    if res.minhash_column:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE sig AS {minhash_sql(res.minhash_column, res.minhash_slots, res.minhash_max_token_share)}")
     block_stats = build_pairs(con, res)
     n_pairs = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
     timings["blocking"] = time.perf_counter() - t
@@ -187,8 +191,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     timings["identity"] = time.perf_counter() - t
     for f in (today_file, carried_file, gamma_file):
         f.unlink(missing_ok=True)
-    con.execute("DROP TABLE IF EXISTS prep; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs; "
-                "DROP TABLE IF EXISTS sig")
+    con.execute("DROP TABLE IF EXISTS prep; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs")
     timings["total"] = time.perf_counter() - t0
     stats = {"records": int(n_today), "carried_entities": int(n_carried), "candidate_pairs": int(n_pairs),
              "blocking": block_stats, "score_histogram": histogram, **cl_stats, **result.pop("stats"),

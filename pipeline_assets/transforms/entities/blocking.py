@@ -12,20 +12,6 @@ import duckdb
 from ..kinds.resolution import BlockingKey, Resolution
 
 
-def minhash_sql(column: str, slots: int, max_token_share: float = 1.0) -> str:
-    """Per-record MinHash signature over the column's distinct word tokens:
-    slot i is min(hash(token, i)). Equal slots estimate the Jaccard similarity
-    of the token sets; equal bands of slots are LSH blocking keys. Tokens in
-    more than `max_token_share` of the records are left out (see Resolution)."""
-    aggs = ", ".join(f"min(hash(tok, {i})) AS mh_{i}" for i in range(slots))
-    return f"""
-        WITH t AS (SELECT DISTINCT rid, unnest(string_split({column}, ' ')) AS tok
-                   FROM prep WHERE {column} IS NOT NULL),
-             keep AS (SELECT tok FROM t WHERE tok <> '' GROUP BY tok
-                      HAVING count(*) <= greatest(2, {max_token_share} * (SELECT count(*) FROM prep)))
-        SELECT rid, {aggs} FROM t SEMI JOIN keep USING (tok) GROUP BY rid"""
-
-
 def block_keys(res: Resolution) -> list[BlockingKey]:
     """Every key, LSH bands included."""
     keys = list(res.blocking)
@@ -44,7 +30,7 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
     """Create table `pairs(a, b, keys)` with a < b; returns per-key statistics."""
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
-    source = "prep LEFT JOIN sig USING (rid)" if res.minhash_column else "prep"
+    source = "prep"
     for key in block_keys(res):
         cap, expr = key.max_block, key.sql
         order = key.order_by or "rid"

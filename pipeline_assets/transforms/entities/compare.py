@@ -17,6 +17,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 
 from ..kinds.resolution import Comparison, Resolution
+from .tokens import token_column
 
 NULL_LEVEL = -1
 
@@ -25,13 +26,13 @@ def fetch_sql(res: Resolution, table: str) -> str:
     cols = []
     for c in res.comparisons:
         if c.method == "minhash":
-            cols += [f"sx.mh_{i} AS a_mh_{i}, sy.mh_{i} AS b_mh_{i}" for i in range(res.minhash_slots)]
+            cols += [f"x.mh_{i} AS a_mh_{i}, y.mh_{i} AS b_mh_{i}" for i in range(res.minhash_slots)]
             cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
         elif c.method == "jaccard":
-            # Token-hash lists prepared once per record (token_sets_sql); the
+            # Token-hash lists prepared once per record (tokens.py); the
             # intersection is Polars' list.set_intersection on integers, several
             # times faster than DuckDB's list_intersect on strings.
-            t = token_column(c)
+            t = token_column(c.column)
             cols.append(f"x.{t} AS a_{c.name}, y.{t} AS b_{c.name}")
         elif c.fallback:
             cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}, "
@@ -41,26 +42,8 @@ def fetch_sql(res: Resolution, table: str) -> str:
     for i, col in enumerate(res.cannot_link):
         cols.append(f"x.{col} AS a_cl{i}, y.{col} AS b_cl{i}")
     joins = ""
-    if any(c.method == "minhash" for c in res.comparisons):
-        joins = "LEFT JOIN sig sx ON sx.rid = p.a LEFT JOIN sig sy ON sy.rid = p.b"
     return f"""SELECT p.a, p.b, {', '.join(cols)}
                FROM {table} p JOIN prep x ON x.rid = p.a JOIN prep y ON y.rid = p.b {joins}"""
-
-
-def token_column(c: Comparison) -> str:
-    return f"_tok_{c.name}"
-
-
-def token_sets_sql(c: Comparison) -> str:
-    """rid -> the record's distinct tokens of `c.column`, minus tokens that
-    occur in more than `max_token_share` of the records (a per-day document
-    frequency, so boilerplate is found in the data, not listed by hand)."""
-    return f"""
-        WITH t AS (SELECT DISTINCT rid, unnest(string_split({c.column}, ' ')) AS tok
-                   FROM prep WHERE {c.column} IS NOT NULL),
-             df AS (SELECT tok FROM t WHERE tok <> '' GROUP BY tok
-                    HAVING count(*) <= greatest(2, {c.max_token_share} * (SELECT count(*) FROM prep)))
-        SELECT rid, list(DISTINCT hash(tok)) AS {token_column(c)} FROM t SEMI JOIN df USING (tok) GROUP BY rid"""
 
 
 def _bucket(score: pl.Expr, thresholds: tuple[float, ...], higher_is_better: bool) -> pl.Expr:
