@@ -25,7 +25,8 @@ def phones(n: int) -> list[str]:
     for i in range(n):
         k = i % 4
         out.append(f"(212) {200 + i % 700:03d}-{i % 10000:04d}" if k == 0 else
-                   f"+44 20 7946 {i % 10000:04d}" if k == 1 else f"{i}" if k == 2 else f"212-555-{i % 10000:04d} x{i % 97}")
+                   f"+44 20 7946 {i % 10000:04d}" if k == 1 else
+                   f"{i}" if k == 2 else f"212-555-{i % 10000:04d} x{i % 97}")
     return out
 
 
@@ -44,7 +45,8 @@ def test_helpers_give_the_same_results_in_order():
 def test_normalized_columns_are_identical_with_and_without_helpers(ctype):
     values = {
         T.EMAIL: [f"User.{i}@Example{i % 7}.COM" if i % 5 else f"bad{i}@" for i in range(3000)],
-        T.ADDRESS: [f"{i} Main St Apt {i % 9}, Springfield, IL 62701" if i % 6 else f"P.O. Box {i}" for i in range(3000)],
+        T.ADDRESS: [f"{i} Main St Apt {i % 9}, Springfield, IL 62701" if i % 6 else f"P.O. Box {i}"
+                    for i in range(3000)],
         T.PERSON_NAME: [f"Dr. {chr(65 + i % 26)}nn Q. Lee{i % 300} Jr." if i % 3 else f"lee{i % 400}, ann"
                         for i in range(3000)],
         T.URL: [f"www.site{i}.com/x" if i % 4 else f"ftp://x{i}" for i in range(3000)],

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .values import ValueOptions, compute
 
-PIECE = 1000          # values per task: ~20-100 ms of library work
+PIECE = 250           # values per task: ~5-25 ms of library work (the last ones are waited for)
 MIN_PARALLEL = 2000   # fewer values than this are computed here
 _HEADER = struct.Struct("<Q")
 _ROOT = str(Path(__file__).resolve().parents[2])   # the directory holding pipeline_assets/
@@ -134,6 +134,8 @@ class ValueMapper:
         self.workers, self.piece, self.min_parallel = workers, piece, min_parallel
         self._helpers: list[_Helper] = []
         self.local_values = self.helper_values = 0
+        self.tail_s = 0.0    # after this process ran out of pieces: waiting for (or redoing) helpers' last ones
+        self.taken_back = 0        # pieces a helper was slow on, computed here instead
         self.helper_peak_rss_kb: list[int] = []   # per helper, filled in by close()
 
     def start(self) -> "ValueMapper":
@@ -163,6 +165,8 @@ class ValueMapper:
         for h in helpers:
             threading.Thread(target=job.feed, args=(h,), name="upload-helper-feed", daemon=True).start()
         out = job.run_here()
+        self.tail_s += job.tail_s
+        self.taken_back += job.taken_back
         self.helper_values += job.by_helpers
         self.local_values += len(values) - job.by_helpers
         return out
@@ -173,7 +177,7 @@ class _Job:
     feeder threads from the back, each helper with up to DEPTH pieces sent
     ahead so it never idles waiting for this thread to hand over the GIL."""
 
-    DEPTH = 2
+    DEPTH = 3
 
     def __init__(self, kind: str, values: list[str], opts: ValueOptions, piece: int):
         self.kind, self.opts = kind, opts
@@ -183,6 +187,7 @@ class _Job:
         self.front, self.back = 0, len(self.pieces) - 1
         self.cond = threading.Condition()
         self.by_helpers = 0
+        self.tail_s, self.taken_back = 0.0, 0
 
     def _claim_back(self) -> int | None:
         with self.cond:
@@ -235,11 +240,12 @@ class _Job:
             self.results[i] = compute(self.kind, self.pieces[i], self.opts)
             done_here += 1
         # Pieces still with a helper: wait about as long as computing one here
-        # takes, then compute it here (a descheduled helper must not stall us).
+        # takes, then compute the rest here (a descheduled helper must not stall us).
         per_piece = (time.perf_counter() - started) / max(1, done_here)
+        t0 = time.perf_counter()
+        deadline = t0 + per_piece
         for j in range(len(self.pieces)):
             with self.cond:
-                deadline = time.perf_counter() + per_piece
                 while self.results[j] is None and j not in self.abandoned:
                     left = deadline - time.perf_counter()
                     if left <= 0:
@@ -247,10 +253,12 @@ class _Job:
                     self.cond.wait(left)
                 if self.results[j] is not None:
                     continue
+                self.taken_back += j not in self.abandoned
             res = compute(self.kind, self.pieces[j], self.opts)
             with self.cond:
                 if self.results[j] is None:
                     self.results[j] = res
+        self.tail_s = time.perf_counter() - t0
         out: list[tuple] = []
         for res in self.results:
             out.extend(res)

@@ -187,7 +187,8 @@ def normalize_file(path: str | Path, *, out_parquet: Path, out_csv: Path, out_re
             rejected_lines=rejects.height, seconds=time.perf_counter() - started, parquet=out_parquet,
             csv=out_csv, rejects=rejects_path,
             cache={c: {"hits": k.hits, "misses": k.misses} for c, k in caches.items() if k.hits or k.misses},
-            library_values={"workers": workers, "here": mapper.local_values, "helpers": mapper.helper_values},
+            library_values={"workers": workers, "here": mapper.local_values, "helpers": mapper.helper_values,
+                            "taken_back_pieces": mapper.taken_back, "tail_ms": round(1000 * mapper.tail_s)},
             helper_peak_rss_mb=[round(kb / 1024, 1) for kb in mapper.helper_peak_rss_kb])
     finally:
         mapper.close()

@@ -171,8 +171,8 @@ class CsvReader:
         self.query = (
             f"SELECT * FROM read_csv({_sql_str(str(layout.path))}, auto_detect=false, header=true, "
             f"columns={cols}, delim={_sql_str(layout.delimiter)}, quote='\"', escape='\"', "
-            f"store_rejects=true, strict_mode=true, max_line_size={MAX_LINE}, buffer_size={BUFFER}, hive_partitioning=false, "
-            "filename=false, union_by_name=false)")
+            f"store_rejects=true, strict_mode=true, max_line_size={MAX_LINE}, buffer_size={BUFFER}, "
+            "hive_partitioning=false, filename=false, union_by_name=false)")
 
     def batches(self) -> Iterator[pa.Table]:
         """Tables of `chunk_rows` rows (the last one shorter). DuckDB hands out
