@@ -58,3 +58,14 @@ CREATE TABLE IF NOT EXISTS core.canonical_listings (
     employment_type     text
 );
 CREATE INDEX IF NOT EXISTS canonical_listings_last_seen_idx ON core.canonical_listings (last_seen);
+
+-- Entities merged into an older one (day D's evidence joined two entities
+-- that earlier days kept apart). Loading day D redirects the earlier days'
+-- rows of core.listing_entities from `merged` to `into_entity` in the same
+-- transaction, so one entity_id covers the entity's whole history.
+CREATE TABLE IF NOT EXISTS core.entity_merges (
+    merge_date   date NOT NULL,
+    merged       text NOT NULL,
+    into_entity  text NOT NULL,
+    PRIMARY KEY (merge_date, merged)
+);

@@ -58,7 +58,36 @@ def pg_rejected_listings(context: AssetExecutionContext, lake: LakeResource, pos
        description="`core.listing_entities`: the day's listing -> entity map with scores and reasons." + _LOAD_DOC)
 def pg_listing_entities(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
     day = context.partition_time_window.start.date()
-    return _load(lake, postgres, "listing_entities", day, None, "core", "listing_entities", {"observed_date": day})
+    postgres.apply_ddl()
+    with lake.local_file(lake.partition_file("entity_merges", day)) as merges_local:
+        merges = pl.read_parquet(merges_local).select("merged", "into_entity")
+
+    def redirect_merged(conn) -> None:
+        # Today's evidence joined entities that earlier days kept apart: their
+        # earlier rows move to the surviving id, so an entity's history reads
+        # under one id. Same transaction as the load: all or nothing.
+        conn.execute("DELETE FROM core.entity_merges WHERE merge_date = %s", (day,))
+        if merges.height:
+            with conn.cursor() as cur, cur.copy(
+                    "COPY core.entity_merges (merge_date, merged, into_entity) FROM STDIN") as copy:
+                for merged, into in merges.iter_rows():
+                    copy.write_row((day, merged, into))
+            conn.execute("""UPDATE core.listing_entities le SET entity_id = m.into_entity
+                            FROM core.entity_merges m
+                            WHERE m.merge_date = %s AND le.entity_id = m.merged AND le.observed_date < %s""",
+                         (day, day))
+
+    with lake.local_file(lake.partition_file("listing_entities", day)) as local:
+        result = postgres.replace_partition("core", "listing_entities", [local], {"observed_date": day},
+                                            before_commit=redirect_merged)
+    return MaterializeResult(metadata={
+        "dagster/row_count": result["rows"], "rows_replaced": result["deleted"],
+        "entities_merged_into_older": merges.height, "load_seconds": result["seconds"],
+        "table": "core.listing_entities",
+        "query": MetadataValue.md(f"```sql\nSELECT * FROM core.listing_entities WHERE observed_date = '{day}';\n"
+                                  "-- merges that redirected earlier days\nSELECT * FROM core.entity_merges "
+                                  f"WHERE merge_date = '{day}';\n```"),
+    })
 
 
 @asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},

@@ -93,6 +93,7 @@ def _empty(columns: dict[str, str]) -> str:
 class HistoryResult:
     state: Path            # one row per (source, listing_id) ever seen, as of `day`
     sources: Path          # per source: last observed day, the one before, days observed
+    stats: Path            # per source: the state's aggregates for the snapshot (STATS_SQL = state_stats)
     rows: int
     fingerprint: str       # content hash of the state (staleness checks of later days)
     events: dict[str, int]
@@ -117,28 +118,37 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
     params = disappear_after or {}
     values = ", ".join(f"('{s}', {int(n)})" for s, n in sorted(params.items())) or "(NULL, NULL)"
 
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _t AS
-        SELECT source, listing_id, any_value(kind) AS kind, any_value(entity_id) AS entity_id,
-               any_value(price)::DOUBLE AS price
-        FROM ({today}) GROUP BY source, listing_id""")
+    # `today` is unique per (source, listing_id) (enriched_listings' unique_listing_per_source check), so
+    # it stays a view: only the small pieces below are materialized, and the one big step (state FULL
+    # OUTER JOIN day, sorted) is a single query that DuckDB spills under its memory limit.
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW _t AS
+        SELECT source, listing_id, kind, entity_id, price::DOUBLE AS price FROM ({today})""")
     con.execute("CREATE OR REPLACE TEMP TABLE _obs AS SELECT DISTINCT source FROM _t")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _params AS SELECT * FROM (VALUES {values}) v(source, n) "
                 "WHERE source IS NOT NULL")
-    state_file, sources_file = out / "state.parquet", out / "sources.parquet"
+    state_file, sources_file, stats_file = out / "state.parquet", out / "sources.parquet", out / "stats.parquet"
     prev_sql = f"SELECT * FROM {prev}"
     if merges:
         prev_sql = (f"SELECT p.* REPLACE (coalesce(m.into_entity, p.entity_id) AS entity_id) FROM {prev} p "
                     f"LEFT JOIN (SELECT merged, any_value(into_entity) AS into_entity FROM ({merges}) GROUP BY 1) m "
                     "ON m.merged = p.entity_id")
+    # Moves: only entities of keys new today matter (a few % of the day), so these stay small.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS
+        SELECT t.source, t.listing_id, t.entity_id FROM _t t
+        ANTI JOIN ({prev_sql}) p ON p.source = t.source AND p.listing_id = t.listing_id
+        WHERE t.entity_id IS NOT NULL""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ent_prev AS
+        SELECT entity_id, arg_max(source || ':' || listing_id, last_seen) AS prev_key
+        FROM ({prev_sql}) p WHERE entity_id IN (SELECT entity_id FROM _new) GROUP BY entity_id""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _ent_present AS
+        SELECT DISTINCT t.entity_id FROM _t t
+        WHERE t.entity_id IN (SELECT entity_id FROM _ent_prev)
+          AND NOT EXISTS (SELECT 1 FROM _new n WHERE n.source = t.source AND n.listing_id = t.listing_id)""")
     con.execute(f"""
         COPY (
         WITH p AS ({prev_sql}),
-        ent_prev AS (
-            SELECT entity_id, arg_max(source || ':' || listing_id, last_seen) AS prev_key
-            FROM p WHERE entity_id IS NOT NULL GROUP BY entity_id),
-        ent_present AS (
-            SELECT DISTINCT _t.entity_id FROM _t JOIN p USING (source, listing_id)
-            WHERE _t.entity_id IS NOT NULL),
+        ent_prev AS (SELECT * FROM _ent_prev),
+        ent_present AS (SELECT * FROM _ent_present),
         j AS (
             SELECT coalesce(t.source, p.source) AS source, coalesce(t.listing_id, p.listing_id) AS listing_id,
                    t.source IS NOT NULL AS present, p.source IS NOT NULL AS known,
@@ -218,13 +228,15 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
             FROM _obs o FULL OUTER JOIN {prev_src} p ON p.source = o.source
             ORDER BY 1)
         TO {_q(sources_file)} (FORMAT parquet)""")
+    con.execute(f"COPY ({STATS_SQL.format(state=f'read_parquet({_q(state_file)})')}) TO {_q(stats_file)} "
+                "(FORMAT parquet)")
     rows, fp = con.execute(
         f"SELECT count(*), coalesce(sum(hash(s)::HUGEINT), 0)::VARCHAR FROM read_parquet({_q(state_file)}) s"
     ).fetchone()
     events = dict(con.execute(
         f"SELECT event, count(*) FROM read_parquet({_q(state_file)}) GROUP BY 1").fetchall())
     observed = [r[0] for r in con.execute("SELECT source FROM _obs ORDER BY 1").fetchall()]
-    return HistoryResult(state_file, sources_file, int(rows), f"{HISTORY_VERSION}:{rows}:{fp}",
+    return HistoryResult(state_file, sources_file, stats_file, int(rows), f"{HISTORY_VERSION}:{rows}:{fp}",
                          {e: int(events.get(e, 0)) for e in EVENTS}, observed)
 
 
@@ -234,9 +246,10 @@ def today_relation(enriched_file: str | Path, entities_file: str | Path | None) 
     listings = f"SELECT source, listing_id, kind, ({price})::DOUBLE AS price FROM read_parquet({_q(enriched_file)})"
     if entities_file is None:
         return f"SELECT l.*, NULL::VARCHAR AS entity_id FROM ({listings}) l"
+    # listing_entities has exactly one row per listing of the day (its every_listing_resolved check).
     return (f"SELECT l.*, e.entity_id FROM ({listings}) l LEFT JOIN "
-            f"(SELECT source, listing_id, any_value(entity_id) AS entity_id FROM read_parquet({_q(entities_file)}) "
-            f"GROUP BY 1, 2) e USING (source, listing_id)")
+            f"(SELECT source, listing_id, entity_id FROM read_parquet({_q(entities_file)})) e "
+            f"USING (source, listing_id)")
 
 
 def write_meta(path: Path, **fields) -> Path:
@@ -255,7 +268,29 @@ SNAPSHOT_COLUMNS = [
 ]
 
 
+# state_stats in DuckDB, run by update_history under the memory limit (the medians hold one value per
+# listing, which Polars' streaming engine would collect in memory).
+STATS_SQL = """
+    SELECT source,
+           count(*) FILTER (WHERE event IN ('new', 'continuing', 'reposted', 'moved'))::BIGINT AS active_postings,
+           count(*) FILTER (WHERE event = 'new')::BIGINT AS new_postings,
+           count(*) FILTER (WHERE event = 'continuing')::BIGINT AS continuing_postings,
+           count(*) FILTER (WHERE event = 'reposted')::BIGINT AS reposts_same_id,
+           count(*) FILTER (WHERE event = 'moved')::BIGINT AS reposts_new_id,
+           count(*) FILTER (WHERE event = 'disappeared')::BIGINT AS disappeared_postings,
+           count(*) FILTER (WHERE event = 'missing')::BIGINT AS missing_postings,
+           count(*) FILTER (WHERE status <> 'disappeared')::BIGINT AS live_postings,
+           (median(lifespan_days) FILTER (WHERE event = 'disappeared'))::DOUBLE AS median_lifespan_disappeared,
+           (avg(lifespan_days) FILTER (WHERE event = 'disappeared'))::DOUBLE AS mean_lifespan_disappeared,
+           (median(days_on_market) FILTER (WHERE event IN ('new', 'continuing', 'reposted', 'moved')))::DOUBLE
+               AS median_days_on_market,
+           (count(*) FILTER (WHERE event = 'reposted') + count(*) FILTER (WHERE event = 'moved'))::BIGINT
+               AS repost_count
+    FROM {state} GROUP BY source ORDER BY source"""
+
+
 def state_stats(state: pl.LazyFrame) -> pl.LazyFrame:
+    """The same aggregates as STATS_SQL in Polars (small states and tests)."""
     """Per source, from one day's history state (a streaming group-by)."""
     ev = pl.col("event")
     present = ev.is_in(["new", "continuing", "reposted", "moved"])

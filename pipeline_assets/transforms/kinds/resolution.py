@@ -109,6 +109,10 @@ class Resolution:
     # Two records whose values differ in any of these columns (both non-null)
     # never end up in one entity (e.g. two different VINs).
     cannot_link: tuple[str, ...] = ()
+    # Comparisons whose exact agreement links two records whatever the other
+    # fields say (a VIN identifies one car; its price and description may
+    # have changed). Same-source-same-day and cannot-link rules still apply.
+    must_link: tuple[str, ...] = ()
     # Edges at or above this match probability join records; components that
     # break a cannot-link rule, or grow past max_cluster_size, are rebuilt
     # greedily from their strongest edges, at split_probability or above.
@@ -140,6 +144,8 @@ class Resolution:
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate comparison names in {names}")
+        if unknown := [n for n in self.must_link if n not in names]:
+            raise ValueError(f"must_link {unknown} are not comparisons {names}")
         if self.m_from_rule is not None and self.m_from_rule not in names:
             raise ValueError(f"m_from_rule {self.m_from_rule!r} is not one of the comparisons {names}")
 

@@ -133,6 +133,7 @@ VEHICLES_RESOLUTION = _res.Resolution(
     ),
     m_from_rule="vin",
     cannot_link=("vin_n",),
+    must_link=("vin",),
     completeness=("vin", "price", "mileage", "title", "description", "image_url", "city", "state",
                   "condition", "category", "stock_number", "posted_at"),
     preview=("title", "vin", "price", "mileage", "city"),
