@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-normalize ui install clean-data
+.PHONY: run test bench bench-normalize bench-history ui install clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)
 
 bench-normalize: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/normalize_bench.py
+
+# One day of incremental history over 1M and then 5M active listings (5% new, 5% gone).
+bench-history: $(STAMP)
+	$(VENV)/bin/python tests/benchmarks/history_bench.py $(ARGS)
 
 # Entity resolution vs Splink 5 (labeled data, both kinds), then throughput at 1M and 2M rows.
 bench-dedup: $(STAMP)

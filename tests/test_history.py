@@ -148,6 +148,14 @@ def test_snapshots_per_source_and_day(tmp_path):
     assert snap["active_postings"] == snap["new_postings"] + snap["continuing_postings"] + snap["repost_count"]
 
 
+def test_duckdb_stats_equal_polars_stats(tmp_path):
+    h = _chain(tmp_path)
+    for day in D:
+        polars_stats = state_stats(pl.scan_parquet(h[day].state)).collect().sort("source")
+        duck = pl.read_parquet(h[day].stats).select(polars_stats.columns)
+        assert duck.equals(polars_stats), day
+
+
 def test_disappear_after_n_days_is_per_source(tmp_path):
     # With 2 missing days needed on A, R (gone D2, D3) disappears on D3; a one-day blip would not count.
     h = _chain(tmp_path, disappear_after={"dealer_feed": 2})

@@ -12,7 +12,6 @@ import pytest
 from pipeline_assets.transforms import hashing
 from pipeline_assets.transforms.dedup import dedup
 from pipeline_assets.transforms.enrich import enrich, market_inputs, market_stats_sql
-from pipeline_assets.transforms.history import listing_quality, presence_stats, scores, snapshots
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA, get_kind
 from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
 from pipeline_assets.transforms.validate import rejected_view, valid_view, validate
@@ -177,51 +176,7 @@ def test_enrich_grades_regions_and_market():
     assert via_duckdb.select("market_median", "market_position").equals(df.select("market_median", "market_position"))
 
 
-def _stats(rows, day):
-    pres = pl.DataFrame(rows, schema={"source": pl.String, "listing_id": pl.String, "observed_date": pl.Date},
-                        orient="row")
-    con = duckdb.connect()
-    con.register("pres", pres.to_arrow())
-    return presence_stats(con, "pres", day).lazy()
-
-
-def test_snapshots_new_continuing_reposts_disappeared():
-    d1, d2, d3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
-    rows = [("a", "L1", d1), ("a", "L2", d1), ("a", "L3", d1),
-            ("a", "L1", d2), ("a", "L2", d2),
-            ("a", "L1", d3), ("a", "L3", d3), ("a", "L4", d3)]
-    counts = pl.LazyFrame([{"source": "a", "kind": "vehicles", "raw_rows": 5, "rejected_rows": 1,
-                            "duplicate_rows": 1}])
-    s = snapshots(_stats(rows, d3), d3, counts).collect().row(0, named=True)
-    assert (s["active_postings"], s["new_postings"], s["continuing_postings"], s["repost_count"],
-            s["disappeared_postings"], s["compared_to"]) == (3, 1, 1, 1, 1, d2)
-    assert s["rejection_rate"] == 0.2 and s["duplicate_rate"] == 0.25
-
-
-def test_missing_source_day_is_not_counted_as_disappearing():
-    d1, d3 = date(2026, 11, 1), date(2026, 11, 3)  # nothing delivered on the 2nd
-    rows = [("a", "L1", d1), ("a", "L2", d1), ("a", "L1", d3), ("a", "L2", d3)]
-    counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
-                            "duplicate_rows": 0}])
-    s = snapshots(_stats(rows, d3), d3, counts).collect().row(0, named=True)
-    assert s["compared_to"] == d1 and s["disappeared_postings"] == 0 and s["continuing_postings"] == 2
-
-
-def test_scores_recompute_from_components():
-    d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
-    stats = _stats([("a", "L1", d1), ("a", "L1", d2), ("a", "L2", d2)], d2)
-    counts = pl.LazyFrame([{"source": "a", "kind": "jobs", "raw_rows": 2, "rejected_rows": 0,
-                            "duplicate_rows": 0}])
-    snaps = snapshots(stats, d2, counts)
-    today = pl.LazyFrame({"source": ["a", "a"], "quality_score": [50.0, 100.0],
-                          "posted_at": [d2, date(2026, 1, 1)]})
-    s = scores(snaps, listing_quality(today, d2)).collect().row(0, named=True)
-    assert s["median_age_days"] == 0.5 and s["lifespan_component"] == pytest.approx(100 * (1 - 0.5 / 30), abs=0.01)
-    recomputed = (s["lifespan_weight"] * s["lifespan_component"] + s["repost_weight"] * s["repost_component"]
-                  + s["data_quality_weight"] * s["data_quality_component"]
-                  + s["freshness_weight"] * s["freshness_component"])
-    assert s["score"] == pytest.approx(recomputed, abs=0.01)
-    assert s["freshness_component"] == 50.0 and s["data_quality_component"] == 87.5
+# Snapshots and scores: tests/test_history.py (incremental state, hand-computed multi-day fixtures).
 
 
 @pytest.mark.parametrize("doc,message", [

@@ -54,8 +54,8 @@ from resources import DuckDBResource, LakeResource
 
 from ..metadata import lake_metadata, markdown_table
 from ..partitions import daily_partitions, source_catalog
-from ..transforms.history import (SCORE_WEIGHTS, listing_quality, scores, snapshots, state_stats, today_relation,
-                                  update_history, write_meta)
+from ..transforms.history import (SCORE_WEIGHTS, listing_quality, scores, snapshots, today_relation, update_history,
+                                  write_meta)
 from ..transforms.kinds import KINDS
 from ..transforms.listing_scores import MARKET_WINDOW_DAYS, write_listing_scores
 from .enrichment import by_date
@@ -157,7 +157,7 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
                              {n: s.disappear_after_days for n, s in cat.items()}, merges=merges)
         files = {"listing_history": res.state}
         # Snapshot and scores: aggregates of the state, the day's counts and quality.
-        stats = state_stats(pl.scan_parquet(res.state))
+        stats = pl.scan_parquet(res.stats)
         quality = (listing_quality(pl.scan_parquet(enriched), day, completeness()) if enriched is not None else
                    pl.LazyFrame(schema={"source": pl.String, "avg_quality_score": pl.Float64,
                                         "fresh_share": pl.Float64, "field_completeness": pl.Float64}))
