@@ -77,18 +77,29 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cols = _record_columns(files)
-    prepare = [expr().alias(name) for name, expr in res.prepare]
+    def prepare(lf: pl.LazyFrame) -> pl.LazyFrame:
+        # Stages: each entry may use the ones before it; independent entries
+        # of a stage run in parallel.
+        done: set[str] = set()
+        stage: list[pl.Expr] = []
+        for name, expr in res.prepare:
+            e = expr()
+            if set(e.meta.root_names()) & done:
+                lf, stage, done = lf.with_columns(stage), [], set()
+            stage.append(e.alias(name))
+            done.add(name)
+        return lf.with_columns(stage) if stage else lf
 
     # 1. Prepared records (streamed by Polars), today's and recently seen entities'.
     today_file = out / "_today.parquet"
-    (pl.scan_parquet(files).filter(pl.col("kind") == kind.name).select(cols).with_columns(prepare)
+    (pl.scan_parquet(files).filter(pl.col("kind") == kind.name).select(cols).pipe(prepare)
      .sink_parquet(str(today_file)))
     prev = Path(previous_state) if previous_state else None
     carried_file = out / "_carried.parquet"
     if prev is not None:
         (pl.scan_parquet(str(prev / ENTITIES))
          .filter(pl.col("last_seen").is_between(day - timedelta(days=res.repost_window_days), day - timedelta(days=1)))
-         .select([c for c in cols if c != "_fetched_at"] + ["entity_id"]).with_columns(prepare)
+         .select([c for c in cols if c != "_fetched_at"] + ["entity_id"]).pipe(prepare)
          .sink_parquet(str(carried_file)))
         members_sql = f"SELECT source, listing_id, entity_id FROM read_parquet({_q(prev / MEMBERS)})"
         carried_sql = f"SELECT * FROM read_parquet({_q(carried_file)})"
@@ -101,7 +112,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     both = (f"SELECT * FROM read_parquet({_q(today_file)})" +
             (f" UNION ALL BY NAME SELECT * FROM read_parquet({_q(carried_file)})" if prev is not None else ""))
     frequent = {col: frequent_hashes(con, both, col, share) for col, share in tokenized(res).items()}
-    tokens = token_select_sql(res, frequent)
+    tokens, slots = token_select_sql(res, frequent)
     timings["prepare_frequent_tokens"] = time.perf_counter() - t0 - timings["prepare_polars"]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
@@ -113,8 +124,9 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                 WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL)),
              base AS (
                 SELECT row_number() OVER (ORDER BY is_prior, source, listing_id, observed_date) - 1 AS rid, *
-                FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried))
-        SELECT *{', ' + tokens if tokens else ''} FROM base""")
+                FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried)),
+             tok AS (SELECT *{', ' + tokens if tokens else ''} FROM base)
+        SELECT *{', ' + slots if slots else ''} FROM tok""")
     n_today, n_carried = con.execute(
         "SELECT count(*) FILTER (WHERE NOT is_prior), count(*) FILTER (WHERE is_prior) FROM prep").fetchall()[0]
     timings["prepare"] = time.perf_counter() - t0

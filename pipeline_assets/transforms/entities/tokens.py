@@ -12,6 +12,8 @@ and small as a day grows to millions of records.
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
 from ..kinds.resolution import Resolution
@@ -47,9 +49,11 @@ def frequent_hashes(con: duckdb.DuckDBPyConnection, relation: str, column: str, 
     return [r[0] for r in rows]
 
 
-def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> str:
-    """Select-list items adding `_tok_<column>` (filtered token hashes) and,
-    with LSH, the MinHash slots mh_0..mh_{n-1} over the minhash column's tokens."""
+def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> tuple[str, str]:
+    """Two select lists: the first adds `_tok_<column>` (filtered token hashes),
+    the second, over the first's output, the MinHash slots mh_0..mh_{n-1} of
+    the minhash column's tokens. Two levels so each token list is computed
+    once, not once per slot."""
     items = []
     for column in tokenized(res):
         drop = frequent.get(column) or []
@@ -57,10 +61,21 @@ def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> str:
         expr = (f"list_filter({base}, lambda x: NOT list_contains([{', '.join(map(str, drop))}]::UBIGINT[], x))"
                 if drop else base)
         items.append(f"{expr} AS {token_column(column)}")
+    slots = []
     if res.minhash_column:
         t = token_column(res.minhash_column)
         for i in range(res.minhash_slots):
-            # NULL for a record without informative tokens: it joins no LSH block.
-            items.append(f"CASE WHEN len({t}) > 0 THEN list_min(list_transform({t}, lambda x: hash(x, {i}))) END "
-                         f"AS mh_{i}")
-    return ", ".join(items)
+            # Slot i: the token whose hash XOR a fixed random mask is smallest.
+            # XOR with a constant permutes 64-bit values, and the hashes are
+            # already uniform, so the slots behave as independent min-hashes
+            # at the cost of one XOR per token. NULL without informative
+            # tokens: the record joins no LSH block.
+            slots.append(f"CASE WHEN len({t}) > 0 THEN list_min(list_transform({t}, lambda x: xor(x, "
+                         f"{_MASKS[i % len(_MASKS)]}::UBIGINT))) END AS mh_{i}")
+    return ", ".join(items), ", ".join(slots)
+
+
+# Fixed 64-bit masks (hashes of "minhash-<i>"): slot i of every day and every
+# re-run uses the same one, so signatures are comparable across days.
+_MASKS = [int.from_bytes(hashlib.sha256(f"minhash-{i}".encode()).digest()[:8], "big")
+          for i in range(64)]

@@ -72,23 +72,23 @@ ATS_ID = (r"(?i)(?:greenhouse\.io/[^/?#]+/jobs/|[?&]gh_jid=|lever\.co/[^/?#]+/|a
 def _title_rest() -> pl.Expr:
     """The role as the title states it, without the company or place some
     boards add ("Acme - Sr. Data Engineer (Austin, TX)"): those have
-    comparisons of their own."""
+    comparisons of their own. Built from the columns prepared before it."""
     known = pl.concat_list(
-        _res.text_norm("company", COMPANY_WORDS).fill_null("").str.split(" "),
-        _res.text_norm("city").fill_null("").str.split(" "),
+        pl.col("company_t").fill_null("").str.split(" "),
+        pl.col("city_n").fill_null("").str.split(" "),
         pl.col("state").str.to_lowercase().fill_null(""),
     )
-    tokens = _res.text_norm("title", TITLE_SYNONYMS).str.split(" ")
-    rest = tokens.list.set_difference(known).list.sort().list.join(" ")
-    return pl.when(rest == "").then(None).otherwise(rest)
+    rest = pl.col("title_n").str.split(" ").list.set_difference(known).list.sort().list.join(" ")
+    return rest.replace("", None)
 
 
 JOBS_RESOLUTION = _res.Resolution(
     prepare=(
-        ("company_n", lambda: _res.text_norm("company", COMPANY_WORDS, squash=True)),
+        ("company_t", lambda: _res.text_norm("company", COMPANY_WORDS)),
+        ("company_n", lambda: pl.col("company_t").str.replace_all(" ", "")),
         ("title_n", lambda: _res.text_norm("title", TITLE_SYNONYMS, sort_tokens=True)),
-        ("title_rest", _title_rest),
         ("city_n", lambda: _res.text_norm("city")),
+        ("title_rest", _title_rest),
         ("desc_n", lambda: _res.text_norm("description", fold_accents=False)),
         ("ats_id", lambda: pl.col("source_url").str.extract(ATS_ID, 1).str.to_lowercase()),
     ),

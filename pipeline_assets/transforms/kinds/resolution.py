@@ -91,8 +91,9 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Resolution:
-    # Derived columns (name -> Polars expression over the canonical columns)
-    # used by blocking keys and comparisons.
+    # Derived columns (name -> Polars expression) used by blocking keys and
+    # comparisons, evaluated in order: an entry may use the canonical columns
+    # and the entries before it (normalise a title once, then derive from it).
     prepare: tuple[tuple[str, Callable[[], pl.Expr]], ...]
     blocking: tuple[BlockingKey, ...]
     comparisons: tuple[Comparison, ...]
@@ -172,4 +173,6 @@ def text_norm(col: str, synonyms: dict[str, str] | None = None, *, sort_tokens: 
         e = tokens.list.join(" ").str.replace_all(r"\s+", " ").str.strip_chars()
     if squash:
         e = e.str.replace_all(" ", "")
-    return pl.when(e == "").then(None).otherwise(e)
+    # replace, not when/then: the expression appears once, so it is computed
+    # once even where no common-subexpression elimination runs.
+    return e.replace("", None)

@@ -75,23 +75,25 @@ TITLE_WORDS = {**MAKE_SYNONYMS, "for": "", "sale": "", "the": "", "a": "", "w": 
 def _title_rest() -> pl.Expr:
     """What a title says beyond make, model and year (trim, colour, extras):
     those three have comparisons of their own, and counting them again inside
-    the title would over-state the evidence of every same-model look-alike."""
+    the title would over-state the evidence of every same-model look-alike.
+    Built from the columns prepared before it (title_n, make_t, model_t)."""
     known = pl.concat_list(
-        _res.text_norm("make", MAKE_SYNONYMS).fill_null("").str.split(" "),
-        _res.text_norm("model").fill_null("").str.split(" "),
-        _res.text_norm("model", squash=True).fill_null(""),
+        pl.col("make_t").fill_null("").str.split(" "),
+        pl.col("model_t").fill_null("").str.split(" "),
+        pl.col("model_n").fill_null(""),
         pl.col("year").cast(pl.String).fill_null(""),
     )
-    rest = (_res.text_norm("title", TITLE_WORDS).str.split(" ").list.set_difference(known)
-            .list.sort().list.join(" "))
-    return pl.when(rest == "").then(None).otherwise(rest)
+    rest = pl.col("title_n").str.split(" ").list.set_difference(known).list.sort().list.join(" ")
+    return rest.replace("", None)
 
 
 VEHICLES_RESOLUTION = _res.Resolution(
     prepare=(
         ("vin_n", lambda: pl.col("vin").str.to_uppercase()),
-        ("make_n", lambda: _res.text_norm("make", MAKE_SYNONYMS, squash=True)),
-        ("model_n", lambda: _res.text_norm("model", squash=True)),
+        ("make_t", lambda: _res.text_norm("make", MAKE_SYNONYMS)),
+        ("make_n", lambda: pl.col("make_t").str.replace_all(" ", "")),
+        ("model_t", lambda: _res.text_norm("model")),
+        ("model_n", lambda: pl.col("model_t").str.replace_all(" ", "")),
         ("title_n", lambda: _res.text_norm("title", TITLE_WORDS, sort_tokens=True)),
         ("title_rest", _title_rest),
         ("desc_n", lambda: _res.text_norm("description", fold_accents=False)),
