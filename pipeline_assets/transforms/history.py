@@ -39,6 +39,8 @@ Rules (README, "History"):
   the listing's runs on the market, first to last sighting of each run, so
   off-market gaps are not counted (scrape gaps inside a run are).
   times_seen counts the days it was actually delivered.
+* changed_on / last_event: the last day the row changed and that day's event (`gap` and `gone`
+  change nothing), so the current-state table in Postgres only takes the rows changed on D.
 * price = the kind's market value (vehicles: `price`, jobs: `salary_max`);
   first/last/min/max ignore nulls; `price_changes` counts sightings whose
   price differs from the previous non-null price.
@@ -74,7 +76,7 @@ STATE_COLUMNS: dict[str, str] = {
     "missing_days": "BIGINT", "missed_days": "BIGINT", "disappeared_on": "DATE",
     "repost_count": "BIGINT", "moved_from": "VARCHAR",
     "price_first": "DOUBLE", "price_last": "DOUBLE", "price_min": "DOUBLE", "price_max": "DOUBLE",
-    "price_changes": "BIGINT",
+    "price_changes": "BIGINT", "changed_on": "DATE", "last_event": "VARCHAR",
 }
 SOURCE_COLUMNS = {"source": "VARCHAR", "last_observed": "DATE", "previous_observed": "DATE",
                   "days_observed": "BIGINT"}
@@ -162,7 +164,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                    p.closed_run_days AS p_closed_run_days, p.days_on_market AS p_days_on_market,
                    p.missing_days AS p_missing_days, p.missed_days AS p_missed_days,
                    p.disappeared_on AS p_disappeared_on, p.repost_count AS p_repost_count,
-                   p.moved_from AS p_moved_from,
+                   p.moved_from AS p_moved_from, p.changed_on AS p_changed_on, p.last_event AS p_last_event,
                    p.price_first AS p_price_first, p.price_last AS p_price_last,
                    p.price_min AS p_price_min, p.price_max AS p_price_max, p.price_changes AS p_price_changes
             FROM _t t
@@ -214,7 +216,9 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                greatest(p_price_max, t_price) AS price_max,
                (coalesce(p_price_changes, 0)
                 + (t_price IS NOT NULL AND p_price_last IS NOT NULL AND t_price <> p_price_last)::INT)::BIGINT
-                   AS price_changes
+                   AS price_changes,
+               CASE WHEN event IN ('gap', 'gone') THEN p_changed_on ELSE {d} END AS changed_on,
+               CASE WHEN event IN ('gap', 'gone') THEN p_last_event ELSE event END AS last_event
         FROM s
         ORDER BY source, listing_id)
         TO {_q(state_file)} (FORMAT parquet, COMPRESSION zstd)""")

@@ -8,7 +8,9 @@
    by day in a child interpreter (DuckDB memory_limit 2GB, 2 threads), the
    state of day 1 feeding day 2.
 3. Scores it over the union of both days' records (record key = observed_date,
-   source, listing_id): pairwise and B-cubed precision / recall / F1.
+   source, listing_id): pairwise and B-cubed precision / recall / F1. Day 2's
+   merges (two day-1 entities found to be one) are applied to day 1's rows,
+   as the Postgres load does: the ids a user reads after the last day.
 4. Runs Splink 5 (DuckDB backend, same DuckDB limits) on the same records
    (union of both days, dedupe_only) in its own child: the same light
    normalisation our resolver gets (case, punctuation, make aliases, job-title
@@ -121,6 +123,8 @@ def child_resolve(work: Path, spec: dict) -> dict:
         prev = res.state
         out["days"].append({"day": day_s, "seconds": secs})
         out["members"].append([day_s, str(res.members)])
+        if getattr(res, "merges", None):
+            out.setdefault("merges", []).append([day_s, str(res.merges)])
         stats = getattr(res, "stats", None)
         if stats:
             out["days"][-1]["stats"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
@@ -317,7 +321,10 @@ def child_main(args) -> int:
     return 0
 
 
-def _members_frame(members: list, kind: str):
+def _members_frame(members: list, kind: str, merges: list | None = None):
+    """Every day's listing -> entity rows, with later days' merges applied to
+    earlier days (entity X merged into Y on day D: X's rows before D read Y),
+    which is what core.listing_entities holds after the last day's load."""
     import polars as pl
 
     frames = []
@@ -327,7 +334,15 @@ def _members_frame(members: list, kind: str):
             df = df.with_columns(observed_date=pl.lit(date.fromisoformat(day_s)))
         frames.append(df.select(pl.col("observed_date").cast(pl.Date), "source", "listing_id",
                                 pl.col("entity_id").cast(pl.String)))
-    return pl.concat(frames)
+    out = pl.concat(frames)
+    for day_s, path in merges or []:
+        m = pl.read_parquet(path).select("merged", "into_entity")
+        if m.height:
+            out = (out.join(m, left_on="entity_id", right_on="merged", how="left")
+                   .with_columns(pl.when(pl.col("observed_date") < date.fromisoformat(day_s))
+                                 .then(pl.coalesce("into_entity", "entity_id")).otherwise(pl.col("entity_id"))
+                                 .alias("entity_id")).drop("into_entity"))
+    return out
 
 
 def _splink_python() -> str:
@@ -404,7 +419,7 @@ def run_kind(kind: str, args, work: Path) -> dict:
     # ours (or the naive stand-in)
     out, rss = measure("resolve", work, {"tag": kind, "kind": kind, "resolver": args.resolver, "days": days,
                                          "out": str(kw / f"resolved_{args.resolver}")})
-    s = er_data.score(_members_frame(out["members"], kind), truth)
+    s = er_data.score(_members_frame(out["members"], kind, out.get("merges")), truth)
     res["ours"] = {**s, "seconds": out["seconds"], "rows_per_s": n / out["seconds"], "peak_rss_mb": rss,
                    "per_day": out["days"], "resolver": args.resolver}
     print(f"  {args.resolver:<8} F1 {s['f1']:.4f} (P {s['precision']:.4f} R {s['recall']:.4f}) "

@@ -122,9 +122,13 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
              carried AS (
                 SELECT * EXCLUDE (entity_id), true AS is_prior, entity_id AS prior_entity FROM ({carried_sql})
                 WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL)),
+             -- rid: today's records first, in file order (DuckDB keeps insertion
+             -- order), so a re-run over the same files numbers them the same
+             -- way without sorting whole records.
              base AS (
-                SELECT row_number() OVER (ORDER BY is_prior, source, listing_id, observed_date) - 1 AS rid, *
-                FROM (SELECT * FROM today UNION ALL BY NAME SELECT * FROM carried)),
+                SELECT row_number() OVER () - 1 AS rid, * FROM today
+                UNION ALL BY NAME
+                SELECT (SELECT count(*) FROM today) + row_number() OVER () - 1 AS rid, * FROM carried),
              tok AS (SELECT *{', ' + tokens if tokens else ''} FROM base)
         SELECT *{', ' + slots if slots else ''} FROM tok""")
     n_today, n_carried = con.execute(
@@ -216,6 +220,14 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
 
 def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.DataFrame, kept: pl.DataFrame,
                 kind: Kind, day: date, prev: Path | None, out: Path, res: Resolution) -> dict:
+    laps: dict[str, float] = {}
+    t_lap = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        laps[name] = round(now - t_lap[0], 3)
+        t_lap[0] = now
+
     # Best in-cluster edge per record: its score, the partner and why.
     in_cluster = (edges.join(nodes.select(pl.col("rid").alias("a"), pl.col("cluster").alias("ca")), on="a")
                   .join(nodes.select(pl.col("rid").alias("b"), pl.col("cluster").alias("cb")), on="b")
@@ -231,6 +243,7 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
                     pl.col("reason").fill_null("same entity on an earlier day").alias("match_reason"),
                     "matched_to"))
     con.register("_nodes", nodes.join(best, on="rid", how="left"))
+    lap('best_edges')
     prev_entities = (f"SELECT entity_id, first_seen FROM read_parquet({_q(prev / ENTITIES)})" if prev else
                      "SELECT NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen LIMIT 0")
     # Winner per cluster: the oldest earlier entity, else a new deterministic id.
@@ -253,6 +266,7 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         SELECT f.cluster, coalesce(w.entity_id, f.entity_id) AS entity_id, w.entity_id IS NULL AS is_new,
                coalesce(w.first_seen, DATE '{day.isoformat()}') AS first_seen
         FROM fresh f LEFT JOIN won w USING (cluster)""")
+    lap('ids')
     # Earlier entities merged into another one today.
     merges = con.sql("""
         SELECT n.prior_entity AS merged, arg_max(i.entity_id, 1) AS into_entity
@@ -273,22 +287,28 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
                      count(*) OVER (PARTITION BY i.entity_id) AS entity_records
               FROM _nodes n JOIN _ids i USING (cluster) WHERE NOT n.is_prior ORDER BY n.source, n.listing_id)
         TO {_q(members)} (FORMAT parquet, COMPRESSION zstd)""")
+    lap('members')
 
     # Canonical record per entity seen today: most complete, then most recent.
     complete = " + ".join(f"(p.{c} IS NOT NULL)::INT" for c in res.completeness) or "0"
     recency = "p._fetched_at DESC NULLS LAST, " if "_fetched_at" in con.sql(
         "SELECT * FROM prep LIMIT 0").columns else ""
     price = kind.market_value
+    # Ranked on narrow rows, then the one winning record per entity is joined
+    # back for its columns (sorting whole records would move every field).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _canon AS
-        SELECT * FROM (
-            SELECT i.entity_id, i.first_seen, p.*,
+        WITH r AS (
+            SELECT p.rid, i.entity_id, i.first_seen, p.source,
                    row_number() OVER (PARTITION BY i.entity_id
-                                      ORDER BY ({complete}) DESC, p.observed_date DESC, {recency}p.source, p.listing_id) AS _rank,
-                   count(*) OVER (PARTITION BY i.entity_id) AS records_today,
-                   list(DISTINCT p.source) OVER (PARTITION BY i.entity_id) AS sources_today
-            FROM prep p JOIN _nodes n USING (rid) JOIN _ids i USING (cluster) WHERE NOT p.is_prior)
-        WHERE _rank = 1""")
+                                      ORDER BY ({complete}) DESC, p.observed_date DESC, {recency}p.source, p.listing_id) AS _rank
+            FROM prep p JOIN _nodes n USING (rid) JOIN _ids i USING (cluster) WHERE NOT p.is_prior),
+        g AS (SELECT entity_id, count(*) AS records_today, list(DISTINCT source ORDER BY source) AS sources_today
+              FROM r GROUP BY entity_id)
+        SELECT r.entity_id, r.first_seen, p.*, g.records_today, g.sources_today
+        FROM r JOIN g USING (entity_id) JOIN prep p ON p.rid = r.rid
+        WHERE r._rank = 1""")
+    lap('canonical')
     record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]
     record_cols.append("listing_id")
     rc = ", ".join(f"c.{c}" for c in record_cols)
@@ -332,8 +352,10 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
         FROM t LEFT JOIN _prev p USING (entity_id)
         UNION ALL BY NAME
         SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)""")
+    lap('entities')
     con.execute(f"COPY (SELECT * FROM _entities WHERE last_seen = DATE '{day.isoformat()}' ORDER BY entity_id) "
                 f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd)")
+    lap('entities_file')
 
     state = out / "state"
     state.mkdir(exist_ok=True)
@@ -354,12 +376,14 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
                    CASE WHEN t.source IS NOT NULL THEN DATE '{day.isoformat()}' ELSE p.last_seen END AS last_seen
             FROM t FULL OUTER JOIN p USING (source, listing_id) ORDER BY source, listing_id)
         TO {_q(state / MEMBERS)} (FORMAT parquet, COMPRESSION zstd)""")
+    lap('state')
 
     pairs = out / "pairs.parquet"
     keys = nodes.select("rid", (pl.col("source") + ":" + pl.col("listing_id")).alias("key"))
     (kept.join(keys.rename({"rid": "a", "key": "left"}), on="a").join(keys.rename({"rid": "b", "key": "right"}), on="b")
      .select("left", "right", "prob", "match_weight", "reason", "conflict", *[c for c in kept.columns if c.startswith("g_")])
      .sort("prob").write_parquet(pairs))
+    lap('pairs_file')
     n_entities = con.execute(f"SELECT count(DISTINCT entity_id), max(entity_records) FROM read_parquet({_q(members)})").fetchall()[0]
     links = dict(con.execute(f"SELECT link, count(*) FROM read_parquet({_q(members)}) GROUP BY 1").fetchall())
     for name in ("_nodes", "_merges"):
@@ -371,4 +395,4 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
     return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
             "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
                       "merged_entities": merges.height, "links": links,
-                      "matched_pairs": int(edges.height)}}
+                      "matched_pairs": int(edges.height), "identity_seconds": laps}}
