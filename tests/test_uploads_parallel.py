@@ -108,3 +108,13 @@ def test_normalize_file_output_is_the_same_with_helpers(tmp_path):
     assert outs[1][0].equals(outs[0][0]) and outs[1][1] == outs[0][1]
     assert outs[0][2].library_values["helpers"] == 0
     assert outs[1][2].library_values["workers"] == 1 and len(outs[1][2].helper_peak_rss_mb) == 1
+
+
+def test_large_values_do_not_deadlock_the_pipes():
+    # Requests and replies far larger than a pipe buffer (64 kB), several in flight.
+    values = [f"{i} Main St, Austin, TX 78701 " + "x" * 5000 for i in range(1200)]
+    expected = compute("address", values, ValueOptions.of(OPTS))
+    with ValueMapper(workers=1, piece=100, min_parallel=200) as mapper:
+        mapper._helpers[0].ready.wait(30)
+        assert mapper.map("address", values, OPTS) == expected
+    assert mapper.helper_values > 0

@@ -228,24 +228,39 @@ def warm_up() -> None:
 
 def serve() -> None:
     """A helper process (parallel.py): length-prefixed pickles in on stdin,
-    (ok, results) out; exits when stdin closes."""
+    (ok, results) out; exits when stdin closes. A thread drains stdin into a
+    queue, so the parent's writes never wait on a reply this process is
+    blocked writing (the parent sends at most a few requests ahead)."""
     import os
     import pickle
+    import queue
     import struct
     import sys
+    import threading
 
     header = struct.Struct("<Q")
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)   # a stray print from a library must not corrupt the replies
     inp = sys.stdin.buffer
+    requests: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        while True:
+            head = inp.read(header.size)
+            if len(head) < header.size:
+                break
+            (n,) = header.unpack(head)
+            body = inp.read(n)
+            if len(body) < n:
+                break
+            requests.put(body)
+        requests.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     warm_up()
     out.write(b"R")
-    while True:
-        head = inp.read(header.size)
-        if len(head) < header.size:
-            return
-        (n,) = header.unpack(head)
-        kind, values, opts = pickle.loads(inp.read(n))
+    while (body := requests.get()) is not None:
+        kind, values, opts = pickle.loads(body)
         try:
             reply = (True, compute(kind, values, opts))
         except Exception as e:  # noqa: BLE001 - the caller recomputes, and raises there
