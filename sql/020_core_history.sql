@@ -60,15 +60,28 @@ ALTER TABLE core.source_scores
     ADD COLUMN IF NOT EXISTS median_days_on_market double precision,
     ADD COLUMN IF NOT EXISTS fresh_share double precision;
 
--- Current state per listing (listing_history of the latest day; replaced whole on load).
+-- Upgrade: the first version of core.listing_history (state_date/event columns) is a derived
+-- table; drop it and let the next load rebuild it whole.
+DO $$
+BEGIN
+    IF to_regclass('core.listing_history') IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM information_schema.columns
+            WHERE table_schema = 'core' AND table_name = 'listing_history' AND column_name = 'changed_on') THEN
+        DROP TABLE core.listing_history CASCADE;
+    END IF;
+END $$;
+
+-- Current state per listing: the latest day's listing_history state, without its per-day columns
+-- (state_date, event). A daily load replaces the rows that changed that day (changed_on = D) when the
+-- table holds the previous day's state (core.listing_history_loaded), else the whole table.
 CREATE TABLE IF NOT EXISTS core.listing_history (
-    state_date       date    NOT NULL,
     source           text    NOT NULL,
     listing_id       text    NOT NULL,
     kind             text,
     entity_id        text,
-    event            text    NOT NULL,  -- on state_date: new continuing reposted moved missing disappeared gap gone
     status           text    NOT NULL,  -- active | disappeared | reposted
+    last_event       text    NOT NULL,  -- new continuing reposted moved missing disappeared (on changed_on)
+    changed_on       date    NOT NULL,  -- the last day the row changed
     first_seen       date    NOT NULL,
     last_seen        date    NOT NULL,
     times_seen       bigint  NOT NULL,
@@ -88,8 +101,16 @@ CREATE TABLE IF NOT EXISTS core.listing_history (
     price_changes    bigint  NOT NULL,
     PRIMARY KEY (source, listing_id)
 );
+-- Which state core.listing_history holds (one row).
+CREATE TABLE IF NOT EXISTS core.listing_history_loaded (
+    only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    state_date   date    NOT NULL,
+    fingerprint  text    NOT NULL,
+    loaded_at    timestamptz NOT NULL DEFAULT now()
+);
 CREATE INDEX IF NOT EXISTS listing_history_entity_idx ON core.listing_history (entity_id);
 CREATE INDEX IF NOT EXISTS listing_history_status_idx ON core.listing_history (status);
+CREATE INDEX IF NOT EXISTS listing_history_changed_idx ON core.listing_history (changed_on);
 
 -- Entity-level history: every listing of one real-world vehicle or job, across sources.
 CREATE OR REPLACE VIEW core.entity_history AS

@@ -286,6 +286,19 @@ def _dump(url: str, tables=HISTORY_TABLES) -> dict[str, bytes]:
     return out
 
 
+def _assert_same(got: dict[str, bytes], want: dict[str, bytes]) -> None:
+    """Equal dumps, or the first differing rows of each table."""
+    diffs = {}
+    for table in want:
+        if got[table] != want[table]:
+            a, b = got[table].splitlines(), want[table].splitlines()
+            diffs[table] = {"only_got": [x for x in a if x not in set(b)][:3],
+                            "only_want": [x for x in b if x not in set(a)][:3], "rows": (len(a), len(b))}
+    if diffs:
+        print("DIFFS", diffs)
+    assert not diffs, list(diffs)
+
+
 def _q(url: str, query: str, params=None):
     with psycopg.connect(url) as conn:
         return conn.execute(query, params).fetchall()
@@ -334,11 +347,16 @@ def test_history_end_to_end_forward_rerun_and_reverse(clean_db, workdir, instanc
     rows = _q(url, """
         SELECT h.source, l.source_listing_id, h.status, h.first_seen, h.last_seen, h.times_seen, h.lifespan_days,
                h.days_on_market, h.repost_count, h.price_first, h.price_last, h.price_changes,
-               h.moved_from IS NOT NULL, h.state_date
+               h.moved_from IS NOT NULL, h.changed_on
         FROM core.listing_history h
         JOIN (SELECT DISTINCT source, listing_id, source_listing_id FROM core.listings) l USING (source, listing_id)
         ORDER BY 1, 2""")
-    assert {r[-1] for r in rows} == {D5}
+    assert _q(url, "SELECT state_date FROM core.listing_history_loaded") == [(D5,)]
+    # After the first day, each daily load replaced only the rows that changed that day.
+    assert _q(url, "SELECT partition_key, rows_loaded FROM pipeline.loads WHERE target_table = 'core.listing_history' "
+                   "ORDER BY id") == [("state_date=2026-11-16", 6), ("changed_on=2026-11-17", 4),
+                                      ("changed_on=2026-11-18", 6), ("changed_on=2026-11-19", 6),
+                                      ("changed_on=2026-11-20", 4)]
     hist = {(r[0], r[1]): r[2:-1] for r in rows}
     assert hist == {
         ("dealer_feed", "L3"): ("disappeared", D1, D3, 3, 3, 3, 0, 55000.0, 55000.0, 0, False),
@@ -397,7 +415,7 @@ def test_history_end_to_end_forward_rerun_and_reverse(clean_db, workdir, instanc
 
     # Re-running one day changes nothing (lake and Postgres).
     _daily(defs, instance, [D3])
-    assert _dump(url) == forward
+    _assert_same(_dump(url), forward)
     assert {p: p.read_bytes() for p in lake.glob("listing_history/**/*.parquet")} == lake_files
 
     # Full-text search over title + description hits the GIN expression index.
@@ -434,7 +452,7 @@ def test_history_end_to_end_forward_rerun_and_reverse(clean_db, workdir, instanc
                                                 "listing_scores", "postgres/listing_history",
                                                 "postgres/listing_snapshots", "postgres/source_scores",
                                                 "postgres/listing_scores"])
-    assert _dump(url) == forward
+    _assert_same(_dump(url), forward)
     assert {p: p.read_bytes() for p in lake.glob("listing_history/**/*.parquet")} == lake_files
 
 
@@ -527,11 +545,11 @@ def test_two_sample_weeks_any_order_same_tables(clean_db, workdir, instance):
     for name in ("listing_history", "history_sources", "listing_snapshots", "source_scores", "listing_scores"):
         shutil.rmtree(lake / name)
     with psycopg.connect(url, autocommit=True) as conn:
-        for t in HISTORY_TABLES:
+        for t in [*HISTORY_TABLES, "core.listing_history_loaded"]:
             conn.execute(f"TRUNCATE {t}")
     order = days[:]
     random.Random(7).shuffle(order)
     _daily(defs, instance, order, ["listing_history", "listing_snapshots", "source_scores", "listing_scores",
                                    "postgres/listing_history", "postgres/listing_snapshots",
                                    "postgres/source_scores", "postgres/listing_scores"])
-    assert _dump(url) == forward
+    _assert_same(_dump(url), forward)

@@ -202,6 +202,13 @@ def affected_days(lake: LakeResource, day: date) -> list[date]:
         return [date.fromisoformat(d) for d in json.load(fh)["days"]]
 
 
+def state_meta(lake: LakeResource, day: date) -> dict:
+    meta = _meta(lake, day)
+    if meta is None:
+        raise FileNotFoundError(f"no {HISTORY} state for {day}: materialize {HISTORY} for it first")
+    return meta
+
+
 def latest_state_day(lake: LakeResource) -> date | None:
     days = _days_with(lake, HISTORY, META)
     return days[-1] if days else None

@@ -11,13 +11,15 @@ the latest day's state.
 
 
 from contextlib import ExitStack
+
+import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from psycopg import sql
 
 from resources import LakeResource, PostgresResource
 
 from ..partitions import daily_partitions
-from .history import HISTORY, affected_days, latest_state_day
+from .history import HISTORY, affected_days, latest_state_day, state_meta
 
 _DOC = (" Loaded with COPY into an UNLOGGED staging table, then, in the same transaction, the rows of every day "
         "this partition's history run wrote (the day, plus earlier days it caught up and later days it "
@@ -70,18 +72,44 @@ def pg_listing_scores(context: AssetExecutionContext, lake: LakeResource, postgr
 @asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
        deps=["listing_history"], key=AssetKey(["postgres", "listing_history"]),
        description="`core.listing_history`: the current state, one row per (source, listing_id), from the latest "
-                   "day's history state (`state_date`). Replaced whole in one transaction (COPY into staging, "
-                   "delete, insert), so a backfill of an old day never rolls the table back in time.")
+                   "day's history state. When the table holds the previous day's state (fingerprint in "
+                   "`core.listing_history_loaded`), only the rows that changed on the day are replaced (keyed by "
+                   "source, listing_id; O(changed rows)); otherwise (backfill, correction, first load) the whole "
+                   "table is replaced. Either way one transaction: COPY into staging, delete, insert.")
 def pg_listing_history(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
     day = context.partition_time_window.start.date()
     postgres.apply_ddl()
     latest = latest_state_day(lake) or day
-    with lake.local_file(lake.partition_file(HISTORY, latest)) as local:
-        result = postgres.replace_partition("core", "listing_history", [local], {"state_date": latest},
-                                            where=sql.SQL("TRUE"))
+    meta = state_meta(lake, latest)
+    with postgres.connect() as conn:
+        row = conn.execute("SELECT fingerprint FROM core.listing_history_loaded").fetchone()
+    loaded = row[0] if row else None
+    if loaded == meta["fingerprint"]:
+        return MaterializeResult(metadata={"dagster/row_count": 0, "state_date": latest.isoformat(),
+                                           "mode": "unchanged", "table": "core.listing_history"})
+
+    def mark(conn) -> None:
+        conn.execute("INSERT INTO core.listing_history_loaded (state_date, fingerprint) VALUES (%s, %s) "
+                     "ON CONFLICT (only_row) DO UPDATE SET state_date = EXCLUDED.state_date, "
+                     "fingerprint = EXCLUDED.fingerprint, loaded_at = now()", (latest, meta["fingerprint"]))
+
+    with ExitStack() as stack:
+        local = stack.enter_context(lake.local_file(lake.partition_file(HISTORY, latest)))
+        if loaded is not None and loaded == meta.get("parent"):
+            # The table holds the day before: replace the rows that changed today.
+            changed = lake.scratch_file()
+            stack.callback(changed.unlink, True)
+            pl.scan_parquet(local).filter(pl.col("changed_on") == latest).sink_parquet(str(changed))
+            mode = "changed rows"
+            result = postgres.replace_partition("core", "listing_history", [changed], {"changed_on": latest},
+                                                merge_on=["source", "listing_id"], before_commit=mark)
+        else:
+            mode = "full replace"
+            result = postgres.replace_partition("core", "listing_history", [local], {"state_date": latest},
+                                                where=sql.SQL("TRUE"), before_commit=mark)
     return MaterializeResult(metadata={
         "dagster/row_count": result["rows"], "rows_replaced": result["deleted"], "load_seconds": result["seconds"],
-        "state_date": latest.isoformat(), "table": "core.listing_history",
+        "state_date": latest.isoformat(), "mode": mode, "table": "core.listing_history",
         "query": MetadataValue.md("```sql\nSELECT status, count(*) FROM core.listing_history GROUP BY 1;\n"
                                   "SELECT * FROM core.entity_history ORDER BY repost_count DESC LIMIT 20;\n```"),
     })

@@ -39,8 +39,8 @@ Rules (README, "History"):
   the listing's runs on the market, first to last sighting of each run, so
   off-market gaps are not counted (scrape gaps inside a run are).
   times_seen counts the days it was actually delivered.
-* changed_on / last_event: the last day the row changed and that day's event (`gap` and `gone`
-  change nothing), so the current-state table in Postgres only takes the rows changed on D.
+* changed_on / last_event: the last day the row changed and that day's last event (`gap` and
+  `gone` change nothing but an entity merge re-pointing the row), so the current-state table in Postgres only takes the rows changed on D.
 * price = the kind's market value (vehicles: `price`, jobs: `salary_max`);
   first/last/min/max ignore nulls; `price_changes` counts sightings whose
   price differs from the previous non-null price.
@@ -129,9 +129,10 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
     con.execute(f"CREATE OR REPLACE TEMP TABLE _params AS SELECT * FROM (VALUES {values}) v(source, n) "
                 "WHERE source IS NOT NULL")
     state_file, sources_file, stats_file = out / "state.parquet", out / "sources.parquet", out / "stats.parquet"
-    prev_sql = f"SELECT * FROM {prev}"
+    prev_sql = f"SELECT *, entity_id AS entity_before FROM {prev}"
     if merges:
-        prev_sql = (f"SELECT p.* REPLACE (coalesce(m.into_entity, p.entity_id) AS entity_id) FROM {prev} p "
+        prev_sql = (f"SELECT p.* REPLACE (coalesce(m.into_entity, p.entity_id) AS entity_id), "
+                    f"p.entity_id AS entity_before FROM {prev} p "
                     f"LEFT JOIN (SELECT merged, any_value(into_entity) AS into_entity FROM ({merges}) GROUP BY 1) m "
                     "ON m.merged = p.entity_id")
     # Moves: only entities of keys new today matter (a few % of the day), so these stay small.
@@ -165,6 +166,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                    p.missing_days AS p_missing_days, p.missed_days AS p_missed_days,
                    p.disappeared_on AS p_disappeared_on, p.repost_count AS p_repost_count,
                    p.moved_from AS p_moved_from, p.changed_on AS p_changed_on, p.last_event AS p_last_event,
+                   p.entity_id IS DISTINCT FROM p.entity_before AS merged,
                    p.price_first AS p_price_first, p.price_last AS p_price_last,
                    p.price_min AS p_price_min, p.price_max AS p_price_max, p.price_changes AS p_price_changes
             FROM _t t
@@ -217,7 +219,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                (coalesce(p_price_changes, 0)
                 + (t_price IS NOT NULL AND p_price_last IS NOT NULL AND t_price <> p_price_last)::INT)::BIGINT
                    AS price_changes,
-               CASE WHEN event IN ('gap', 'gone') THEN p_changed_on ELSE {d} END AS changed_on,
+               CASE WHEN event IN ('gap', 'gone') AND NOT merged THEN p_changed_on ELSE {d} END AS changed_on,
                CASE WHEN event IN ('gap', 'gone') THEN p_last_event ELSE event END AS last_event
         FROM s
         ORDER BY source, listing_id)

@@ -62,7 +62,7 @@ def generate(work: Path, n: int, memory_limit: str) -> dict:
         "disappeared_on": "NULL::DATE", "repost_count": "0::BIGINT", "moved_from": "NULL::VARCHAR",
         "price_first": "(10000 + i % 50000)::DOUBLE", "price_last": "(10000 + i % 50000)::DOUBLE",
         "price_min": "(10000 + i % 50000)::DOUBLE", "price_max": "(10000 + i % 50000)::DOUBLE",
-        "price_changes": "0::BIGINT",
+        "price_changes": "0::BIGINT", "changed_on": f"DATE '{d1}'", "last_event": "'continuing'",
     }
     assert list(cols) == list(STATE_COLUMNS)
     select = ", ".join(f"({e})::{STATE_COLUMNS[c]} AS {c}" for c, e in cols.items())
