@@ -31,13 +31,16 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
     source = "prep"
+    full_done: set[tuple[str, int]] = set()
     for key in block_keys(res):
         cap, expr = key.max_block, key.sql
         order = key.order_by or "rid"
+        # Positions only where a window needs them (a sort per key is the
+        # costliest part of blocking).
+        pos = (f", row_number() OVER (PARTITION BY k ORDER BY {order}, rid) AS pos" if key.window > 1 else "")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE keyed AS
-            SELECT rid, is_prior, k, count(*) OVER (PARTITION BY k) AS n,
-                   row_number() OVER (PARTITION BY k ORDER BY {order}, rid) AS pos
+            SELECT rid, is_prior, k, count(*) OVER (PARTITION BY k) AS n{pos}
             FROM (SELECT rid, is_prior, ({expr}) AS k, * EXCLUDE (rid, is_prior) FROM {source})
             WHERE k IS NOT NULL""")
         sizes = con.execute(f"""
@@ -46,11 +49,16 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
             FROM (SELECT k, any_value(n) AS n FROM keyed GROUP BY k)""").fetchall()[0]
         # Two records that were both only carried from earlier days are not
         # compared: old entities are not re-merged among themselves.
-        n_full = con.execute(f"""
-            INSERT INTO pairs_raw
-            SELECT x.rid, y.rid, '{key.name}'
-            FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
-            WHERE x.n BETWEEN 2 AND {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+        # Two keys with the same expression and cap (one block, two sort
+        # orders) share their small blocks: enumerate those pairs once.
+        n_full = 0
+        if (expr, cap) not in full_done:
+            full_done.add((expr, cap))
+            n_full = con.execute(f"""
+                INSERT INTO pairs_raw
+                SELECT x.rid, y.rid, '{key.name}'
+                FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
+                WHERE x.n BETWEEN 2 AND {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
         n_window = 0
         if key.window > 1:
             # Oversized blocks: each record against the next window-1 in sort

@@ -106,12 +106,12 @@ VEHICLES_RESOLUTION = _res.Resolution(
         # price and once by mileage: a duplicate sorts next to its original
         # on at least one of them, a look-alike 10-35% away does not.
         _res.BlockingKey("make_model_year_price", "make_n || '|' || model_n || '|' || year",
-                         max_block=16, order_by="price", window=6),
+                         max_block=16, order_by="price", window=4),
         _res.BlockingKey("make_model_year_mileage", "make_n || '|' || model_n || '|' || year",
-                         max_block=16, order_by="mileage", window=6),
+                         max_block=16, order_by="mileage", window=4),
         # Model spellings differ ("Silverado 1500" / "Silverado"): city + make + year.
         _res.BlockingKey("city_make_year", "substr(city_n, 1, 5) || '|' || make_n || '|' || year",
-                         max_block=16, order_by="price", window=6),
+                         max_block=16, order_by="price", window=4),
     ),
     minhash_column="title_n",
     comparisons=(
