@@ -18,7 +18,7 @@ def block_keys(res: Resolution) -> list[BlockingKey]:
     if res.minhash_column:
         for b in range(res.minhash_slots // res.minhash_band):
             slots = [f"mh_{b * res.minhash_band + j}" for j in range(res.minhash_band)]
-            keys.append(BlockingKey(f"lsh_{b}", " || '|' || ".join(f"CAST({s} AS VARCHAR)" for s in slots),
+            keys.append(BlockingKey(f"lsh_{b}", f"CASE WHEN {slots[0]} IS NOT NULL THEN hash({', '.join(slots)}) END",
                                     res.minhash_max_block))
     # Listings that were one entity before stay comparable (their edge is
     # what keeps the entity's id from churning).
@@ -27,7 +27,9 @@ def block_keys(res: Resolution) -> list[BlockingKey]:
 
 
 def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, dict[str, int]]:
-    """Create table `pairs(a, b, keys)` with a < b; returns per-key statistics."""
+    """Create table `pairs(a, b, keys)` with a < b; returns per-key statistics.
+    Key values are hashed to 64-bit integers: joins on integers, and a rare
+    collision only adds a pair that scoring then rejects."""
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
     source = "prep"
@@ -41,8 +43,9 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE keyed AS
             SELECT rid, is_prior, k, count(*) OVER (PARTITION BY k) AS n{pos}
-            FROM (SELECT rid, is_prior, ({expr}) AS k, * EXCLUDE (rid, is_prior) FROM {source})
-            WHERE k IS NOT NULL""")
+            FROM (SELECT rid, is_prior, hash(({expr})) AS k, ({expr}) IS NULL AS _no_key,
+                         * EXCLUDE (rid, is_prior) FROM {source})
+            WHERE NOT _no_key""")
         sizes = con.execute(f"""
             SELECT count(*) FILTER (WHERE n > {cap}), coalesce(sum(n) FILTER (WHERE n > {cap}), 0),
                    count(*) FILTER (WHERE n BETWEEN 2 AND {cap})
