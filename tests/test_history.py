@@ -553,3 +553,49 @@ def test_two_sample_weeks_any_order_same_tables(clean_db, workdir, instance):
                                    "postgres/listing_history", "postgres/listing_snapshots",
                                    "postgres/source_scores", "postgres/listing_scores"])
     _assert_same(_dump(url), forward)
+
+
+@pytest.mark.slow
+def test_correcting_an_earlier_day_recomputes_later_days(clean_db, workdir, instance):
+    """R was in fact on dealer_feed on D2 (the feed was corrected): after re-collecting D2 and re-running
+    that day only, the later days are recomputed from the new D2 (never silently built on the old one),
+    in the lake, in Postgres and in Dagster's materializations."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    from pipeline_assets.partitions import source_day_key
+
+    write_fixtures(workdir / "fixtures")
+    defs = _defs()
+    _ingest(defs, instance, D)
+    _daily(defs, instance, D)
+    url = clean_db
+    r_row = "SELECT status, repost_count, times_seen, days_on_market FROM core.listing_history WHERE source = %s " \
+            "AND listing_id = (SELECT listing_id FROM core.listings WHERE source_listing_id = 'R' LIMIT 1)"
+    assert _q(url, r_row, ("dealer_feed",)) == [("reposted", 1, 3, 3)]
+
+    feed = workdir / "fixtures" / "dealer_feed" / f"{D2}.json"
+    doc = json.loads(feed.read_text())
+    d1 = json.loads((workdir / "fixtures" / "dealer_feed" / f"{D1}.json").read_text())
+    doc["inventory"].append(next(r for r in d1["inventory"] if r["id"] == "R"))
+    feed.write_text(json.dumps(doc))
+    assert defs.resolve_job_def("ingest_job").execute_in_process(partition_key=source_day_key(D2, "dealer_feed"), instance=instance).success
+    _daily(defs, instance, [D2])
+
+    # R now lived D1-D2, was missing D3 (disappeared), came back D4: still one repost, but 4 sightings.
+    assert _q(url, r_row, ("dealer_feed",)) == [("reposted", 1, 4, 4)]
+    snaps = _q(url, "SELECT snapshot_date, active_postings, continuing_postings, repost_count, disappeared_postings, "
+                    "median_lifespan_disappeared FROM core.listing_snapshots WHERE source = 'dealer_feed' ORDER BY 1")
+    assert snaps == [(D1, 4, 0, 0, 0, None), (D2, 4, 4, 0, 0, None), (D3, 2, 2, 0, 2, 2.0),
+                     (D4, 2, 1, 1, 1, 3.0), (D5, 2, 2, 0, 0, None)]
+    lake = workdir / "lake" / "listing_history"
+    assert json.loads((lake / f"date={D2}" / "affected_days.json").read_text())["days"] == [
+        d.isoformat() for d in (D2, D3, D4, D5)]
+    for d in (D3, D4, D5):
+        meta = json.loads((lake / f"date={d}" / "meta.json").read_text())
+        parent = json.loads((lake / f"date={d - timedelta(days=1)}" / "meta.json").read_text())
+        assert meta["parent"] == parent["fingerprint"]
+        # Dagster records the recomputed partitions (their downstream loads show as out of date).
+        rec = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("listing_history"), asset_partitions=[d.isoformat()]),
+            limit=1).records[0]
+        assert rec.asset_materialization.description == f"recomputed by the run of {D2}"
