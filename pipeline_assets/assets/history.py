@@ -42,6 +42,7 @@ because they carry the listing's history (days on market, reposts).
 
 import json
 import re
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -149,7 +150,7 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
             merges = f"SELECT merged, into_entity FROM read_parquet('{mf}')"
     work = lake.scratch_file("")
     work.mkdir(parents=True)
-    stack.callback(__import__("shutil").rmtree, work, True)
+    stack.callback(shutil.rmtree, work, True)
     cat = source_catalog()
     con = duckdb.connect()
     try:
@@ -178,11 +179,16 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
                            parent=prev_meta["fingerprint"] if prev_meta else None,
                            parent_day=prev.isoformat() if prev_meta else None,
                            observed_sources=res.observed_sources, events=res.events, rows=res.rows)
+    # The old meta goes first: until the new one is published the day counts as missing, so a
+    # failure halfway leaves a hole that the next run fills (catch-up), never a stale fingerprint.
+    old_meta = f"{lake.partition_dir(HISTORY, day)}/{META}"
+    if lake.fs().exists(old_meta):
+        lake.fs().rm(old_meta)
     kept = {}
     for name, f in files.items():
         if keep:
             copy = lake.scratch_file()
-            __import__("shutil").copy(f, copy)
+            shutil.copy(f, copy)
             stack.callback(copy.unlink, True)
             kept[name] = copy
         lake.publish(f, name, day)
