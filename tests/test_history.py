@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from pipeline_assets.transforms.history import (SCORE_WEIGHTS, listing_quality, scores, snapshots, state_stats,
-                                                update_history)
+                                                today_relation, update_history)
 from pipeline_assets.transforms.listing_scores import write_listing_scores
 
 D = [date(2026, 11, 16) + timedelta(days=i) for i in range(5)]
@@ -53,11 +53,12 @@ PRICES = {("marketplace_csv", "P"): {D1: 20000.0, D3: 19000.0, D4: 19000.0, D5: 
 
 def _today(tmp: Path, day: date) -> str:
     rows = [{"source": s, "listing_id": lid, "kind": "vehicles", "entity_id": f"E-{lid}",
-             "price": PRICES.get((s, lid), {}).get(day, 30000.0)}
+             "price": PRICES.get((s, lid), {}).get(day, 30000.0), "market_segment": None}
             for (s, lid), days in sorted(PRESENCE.items()) if day in days]
     f = tmp / f"today-{day}.parquet"
     pl.DataFrame(rows, schema={"source": pl.String, "listing_id": pl.String, "kind": pl.String,
-                               "entity_id": pl.String, "price": pl.Float64}).write_parquet(f)
+                               "entity_id": pl.String, "price": pl.Float64,
+                               "market_segment": pl.String}).write_parquet(f)
     return f"SELECT * FROM read_parquet('{f}')"
 
 
@@ -201,8 +202,9 @@ def test_scores_recompute_from_stored_components(tmp_path):
 
 
 def test_market_percentile_over_trailing_window(tmp_path):
-    """Five Camaros over two days (one listing re-priced): percentiles are mid-ranks over the window."""
-    def day_file(day, rows):
+    """Camaros over two days (one re-priced): percentiles are mid-ranks over the window, each listing once
+    at its latest price; 40 days later the old listings have left the window."""
+    def enriched(day, rows):
         f = tmp_path / f"enriched-{day}.parquet"
         pl.DataFrame([{"observed_date": day, "source": "s", "listing_id": lid, "kind": "vehicles",
                        "market_segment": "vehicles|chevrolet|camaro|1969", "price": price, "salary_max": None,
@@ -212,21 +214,28 @@ def test_market_percentile_over_trailing_window(tmp_path):
                              "salary_max": pl.Float64, "quality_score": pl.Float64,
                              "investment_grade": pl.String}).write_parquet(f)
         return f
-    f1 = day_file(D1, [("a", 10000.0), ("b", 20000.0), ("c", 30000.0), ("x", 99000.0)])
-    f2 = day_file(D2, [("c", 40000.0), ("d", 40000.0)])   # c re-priced; a, b, x only in the window
+    con = duckdb.connect()
+    f1 = enriched(D1, [("a", 10000.0), ("b", 20000.0), ("c", 30000.0), ("x", 99000.0)])
+    f2 = enriched(D2, [("c", 40000.0), ("d", 40000.0)])   # c re-priced; a, b, x only in the window
+    h1 = update_history(con, D1, today_relation(f1, None), None, None, tmp_path / "h1")
+    h2 = update_history(con, D2, today_relation(f2, None), h1.state, h1.sources, tmp_path / "h2")
     out = tmp_path / "ls.parquet"
-    n = write_listing_scores(duckdb.connect(), D2, f2, [f1, f2], None, out)
+    assert write_listing_scores(con, D2, f2, h2.state, out) == 2
     df = pl.read_parquet(out).sort("listing_id")
-    assert n == 2
     # window values (latest per listing): a 10k, b 20k, c 40k, d 40k, x 99k -> n 5, median 40k
     assert df["market_sample_size"].to_list() == [5, 5]
     assert df["market_median"].to_list() == [40000.0, 40000.0]
     # c and d: 2 below, 2 equal -> 100 * (2 + 0.5 * 2) / 5 = 60
     assert df["market_percentile"].to_list() == [60.0, 60.0]
     assert df["market_position"].to_list() == ["at", "at"]
-    # Same day only, the segment would have 2 listings: no position at all.
-    n = write_listing_scores(duckdb.connect(), D2, f2, [f2], None, out)
-    assert pl.read_parquet(out)["market_position"].to_list() == [None, None]
+    assert df["price_changes"].to_list() == [1, 0] and df["times_seen"].to_list() == [2, 1]
+    # 40 days later only c and d are in the window: a segment of 2 has no position.
+    later = D2 + timedelta(days=40)
+    f3 = enriched(later, [("c", 40000.0), ("d", 41000.0)])
+    h3 = update_history(con, later, today_relation(f3, None), h2.state, h2.sources, tmp_path / "h3")
+    write_listing_scores(con, later, f3, h3.state, out)
+    df = pl.read_parquet(out)
+    assert df["market_sample_size"].to_list() == [2, 2] and df["market_position"].to_list() == [None, None]
 
 
 # -- the Dagster graph, real files, real Postgres --------------------------------

@@ -65,8 +65,6 @@ HISTORY, SOURCES, META = "listing_history", "history_sources", "meta.json"
 # Days (re)written by the last run of a partition: the Postgres loads replace exactly these.
 AFFECTED = "affected_days.json"
 previous_day = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
-market_window = TimeWindowPartitionMapping(start_offset=-(MARKET_WINDOW_DAYS - 1), end_offset=0,
-                                           allow_nonexistent_upstream_partitions=True)
 _DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
@@ -142,7 +140,7 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
         today = today_relation(enriched, entities)
     else:  # nothing delivered that day: every source is a scrape gap
         today = ("SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS kind, "
-                 "NULL::DOUBLE AS price, NULL::VARCHAR AS entity_id LIMIT 0")
+                 "NULL::DOUBLE AS price, NULL::VARCHAR AS market_segment, NULL::VARCHAR AS entity_id LIMIT 0")
     merges = None
     if lake.exists("entity_merges", day):
         mf = stack.enter_context(lake.local_file(lake.partition_file("entity_merges", day)))
@@ -168,10 +166,7 @@ def compute_day(lake: LakeResource, duckdb: DuckDBResource, day: date, stack: Ex
         scores(pl.scan_parquet(snap_file)).sink_parquet(str(score_file))
         files.update(listing_snapshots=snap_file, source_scores=score_file)
         if enriched is not None:
-            window = [stack.enter_context(lake.local_file(lake.partition_file("enriched_listings", d)))
-                      for d in (day - timedelta(days=i) for i in range(MARKET_WINDOW_DAYS - 1, -1, -1))
-                      if lake.exists("enriched_listings", d)]
-            write_listing_scores(con, day, enriched, window, res.state, ls_file)
+            write_listing_scores(con, day, enriched, res.state, ls_file)
             files["listing_scores"] = ls_file
     finally:
         con.close()
@@ -272,8 +267,7 @@ def catch_up_start(lake: LakeResource, day: date) -> date:
                 "across all sources, each listing once), with its history (days on market, reposts, price "
                 "changes).")),
     },
-    deps=[AssetDep("enriched_listings", partition_mapping=market_window),
-          AssetDep("listing_entities"),
+    deps=["enriched_listings", "listing_entities",
           AssetDep("rejected_listings", partition_mapping=by_date),
           AssetDep("duplicate_listings", partition_mapping=by_date),
           AssetDep("listing_history", partition_mapping=previous_day)],

@@ -41,6 +41,8 @@ Rules (README, "History"):
   times_seen counts the days it was actually delivered.
 * changed_on / last_event: the last day the row changed and that day's last event (`gap` and
   `gone` change nothing but an entity merge re-pointing the row), so the current-state table in Postgres only takes the rows changed on D.
+* market_segment: the listing's segment (enrich.market_segment) at its latest sighting, for the
+  trailing-window market position of listing_scores.
 * price = the kind's market value (vehicles: `price`, jobs: `salary_max`);
   first/last/min/max ignore nulls; `price_changes` counts sightings whose
   price differs from the previous non-null price.
@@ -76,7 +78,7 @@ STATE_COLUMNS: dict[str, str] = {
     "missing_days": "BIGINT", "missed_days": "BIGINT", "disappeared_on": "DATE",
     "repost_count": "BIGINT", "moved_from": "VARCHAR",
     "price_first": "DOUBLE", "price_last": "DOUBLE", "price_min": "DOUBLE", "price_max": "DOUBLE",
-    "price_changes": "BIGINT", "changed_on": "DATE", "last_event": "VARCHAR",
+    "price_changes": "BIGINT", "changed_on": "DATE", "last_event": "VARCHAR", "market_segment": "VARCHAR",
 }
 SOURCE_COLUMNS = {"source": "VARCHAR", "last_observed": "DATE", "previous_observed": "DATE",
                   "days_observed": "BIGINT"}
@@ -124,7 +126,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
     # it stays a view: only the small pieces below are materialized, and the one big step (state FULL
     # OUTER JOIN day, sorted) is a single query that DuckDB spills under its memory limit.
     con.execute(f"""CREATE OR REPLACE TEMP VIEW _t AS
-        SELECT source, listing_id, kind, entity_id, price::DOUBLE AS price FROM ({today})""")
+        SELECT source, listing_id, kind, entity_id, price::DOUBLE AS price, market_segment FROM ({today})""")
     con.execute("CREATE OR REPLACE TEMP TABLE _obs AS SELECT DISTINCT source FROM _t")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _params AS SELECT * FROM (VALUES {values}) v(source, n) "
                 "WHERE source IS NOT NULL")
@@ -156,7 +158,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
             SELECT coalesce(t.source, p.source) AS source, coalesce(t.listing_id, p.listing_id) AS listing_id,
                    t.source IS NOT NULL AS present, p.source IS NOT NULL AS known,
                    coalesce(t.kind, p.kind) AS kind, coalesce(t.entity_id, p.entity_id) AS entity_id,
-                   t.price AS t_price,
+                   t.price AS t_price, coalesce(t.market_segment, p.market_segment) AS market_segment,
                    o.source IS NOT NULL AS observed,
                    coalesce(pa.n, {int(default_disappear_after)}) AS n,
                    ep.prev_key, ee.entity_id IS NOT NULL AS entity_present,
@@ -220,7 +222,8 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                 + (t_price IS NOT NULL AND p_price_last IS NOT NULL AND t_price <> p_price_last)::INT)::BIGINT
                    AS price_changes,
                CASE WHEN event IN ('gap', 'gone') AND NOT merged THEN p_changed_on ELSE {d} END AS changed_on,
-               CASE WHEN event IN ('gap', 'gone') THEN p_last_event ELSE event END AS last_event
+               CASE WHEN event IN ('gap', 'gone') THEN p_last_event ELSE event END AS last_event,
+               market_segment
         FROM s
         ORDER BY source, listing_id)
         TO {_q(state_file)} (FORMAT parquet, COMPRESSION zstd)""")
@@ -249,7 +252,8 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
 def today_relation(enriched_file: str | Path, entities_file: str | Path | None) -> str:
     """The day's listings for update_history: enriched listings joined to their entity."""
     price = "CASE kind WHEN 'jobs' THEN salary_max ELSE price END"
-    listings = f"SELECT source, listing_id, kind, ({price})::DOUBLE AS price FROM read_parquet({_q(enriched_file)})"
+    listings = (f"SELECT source, listing_id, kind, ({price})::DOUBLE AS price, market_segment "
+                f"FROM read_parquet({_q(enriched_file)})")
     if entities_file is None:
         return f"SELECT l.*, NULL::VARCHAR AS entity_id FROM ({listings}) l"
     # listing_entities has exactly one row per listing of the day (its every_listing_resolved check).

@@ -1,19 +1,21 @@
 """Listing-level scores: quality, investment grade, market position over a trailing window.
 
 No Dagster imports. Market position here is the price's percentile within its
-segment (vehicles: make + model + year; jobs: title) over the last
-MARKET_WINDOW_DAYS days of listings from every source, each listing counted
-once at its latest price in the window, not just over the same day:
+segment (vehicles: make + model + year; jobs: title) over the listings seen in
+the last MARKET_WINDOW_DAYS days on any source, each listing counted once at
+its latest price, not just over the same day:
 
   market_percentile = 100 * (listings priced below + 0.5 * listings at the same price) / sample size
                       (the mid-rank percentile; the listing itself is in the sample)
   market_position   = below / at / above: price under, within or over +-10% of the window median,
                       only for segments with at least 3 listings in the window
 
-It runs in DuckDB: the window's values are reduced to (segment, value, count)
-and ranked with window functions, so a large segment never pairs every
-listing with every other (no O(n^2) self-join) and memory stays under
-DuckDB's limit.
+The window comes from the day's history state (one row per listing ever seen,
+with its segment, latest price and last sighting), not from 30 daily files:
+one scan of the state, O(state) like the history update itself. DuckDB
+reduces it to (segment, value, count) and ranks with window functions, so a
+large segment never pairs every listing with every other (no O(n^2)
+self-join), and memory stays under DuckDB's limit.
 """
 
 from __future__ import annotations
@@ -40,23 +42,17 @@ def _q(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def listing_scores_sql(day: date, today_file: str | Path, window_files: list[str | Path],
-                       state_file: str | Path | None) -> str:
-    """A query with one row per listing of `day`. `window_files`: enriched_listings of the trailing
-    window (including `day`); `state_file`: the day's listing history (or None)."""
-    files = "[" + ", ".join(_q(f) for f in window_files) + "]"
-    hist = (f"SELECT source, listing_id, entity_id, status, first_seen, days_on_market, times_seen, repost_count, "
-            f"price_changes FROM read_parquet({_q(state_file)})" if state_file else
-            "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS entity_id, "
-            "NULL::VARCHAR AS status, NULL::DATE AS first_seen, NULL::BIGINT AS days_on_market, "
-            "NULL::BIGINT AS times_seen, NULL::BIGINT AS repost_count, NULL::BIGINT AS price_changes LIMIT 0")
+def listing_scores_sql(day: date, today_file: str | Path, state_file: str | Path) -> str:
+    """A query with one row per listing of `day` (`today_file`: the day's enriched listings), the
+    window and the listing's history from `state_file` (the day's listing_history state)."""
+    d = f"DATE '{day.isoformat()}'"
     return f"""
-        WITH w AS (
-            SELECT market_segment, listing_id, arg_max({_VALUE}, observed_date) AS v
-            FROM read_parquet({files}, union_by_name = true)
-            WHERE market_segment IS NOT NULL AND {_VALUE} IS NOT NULL
-              AND observed_date > DATE '{day.isoformat()}' - INTERVAL {MARKET_WINDOW_DAYS} DAY
-              AND observed_date <= DATE '{day.isoformat()}'
+        WITH st AS (SELECT * FROM read_parquet({_q(state_file)})),
+        w AS (
+            SELECT market_segment, listing_id, arg_max(price_last, last_seen) AS v
+            FROM st
+            WHERE last_seen > {d} - INTERVAL {MARKET_WINDOW_DAYS} DAY AND last_seen <= {d}
+              AND market_segment IS NOT NULL AND price_last IS NOT NULL
             GROUP BY 1, 2),
         seg AS (SELECT market_segment, count(*)::BIGINT AS n, median(v) AS med FROM w GROUP BY 1),
         vals AS (SELECT market_segment, v, count(*) AS c FROM w GROUP BY 1, 2),
@@ -83,12 +79,12 @@ def listing_scores_sql(day: date, today_file: str | Path, window_files: list[str
         FROM t
         LEFT JOIN seg USING (market_segment)
         ASOF LEFT JOIN ranked r ON r.market_segment = t.market_segment AND r.v <= t.price
-        LEFT JOIN ({hist}) h ON h.source = t.source AND h.listing_id = t.listing_id
+        LEFT JOIN st h ON h.source = t.source AND h.listing_id = t.listing_id
         ORDER BY t.source, t.listing_id"""
 
 
 def write_listing_scores(con: duckdb.DuckDBPyConnection, day: date, today_file: str | Path,
-                         window_files: list[str | Path], state_file: str | Path | None, out: str | Path) -> int:
-    con.execute(f"COPY ({listing_scores_sql(day, today_file, window_files, state_file)}) TO {_q(out)} "
+                         state_file: str | Path, out: str | Path) -> int:
+    con.execute(f"COPY ({listing_scores_sql(day, today_file, state_file)}) TO {_q(out)} "
                 "(FORMAT parquet, COMPRESSION zstd)")
     return con.execute(f"SELECT count(*) FROM read_parquet({_q(out)})").fetchone()[0]

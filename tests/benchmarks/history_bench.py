@@ -5,8 +5,9 @@ sources) and a day in which 5% of them disappeared, 5% new ones appeared and
 2% changed price, with an entity id per listing. Then it runs, in a fresh
 interpreter as an asset step would, what `listing_history` does for a day:
 `update_history` (DuckDB full outer join of state and day, events, new state
-file, fingerprint), the snapshot aggregates of the new state (Polars
-streaming group-by) and the scores. Inputs are generated in another process,
+file, fingerprint, snapshot aggregates), the listing scores (30-day market
+percentiles from the new state, joined to the day's listings) and the
+snapshot and source scores. Inputs are generated in another process,
 so the peak RSS (VmHWM) is the update's own.
 
     python tests/benchmarks/history_bench.py [--listings 1000000] [--listings 5000000 ...]
@@ -63,6 +64,7 @@ def generate(work: Path, n: int, memory_limit: str) -> dict:
         "price_first": "(10000 + i % 50000)::DOUBLE", "price_last": "(10000 + i % 50000)::DOUBLE",
         "price_min": "(10000 + i % 50000)::DOUBLE", "price_max": "(10000 + i % 50000)::DOUBLE",
         "price_changes": "0::BIGINT", "changed_on": f"DATE '{d1}'", "last_event": "'continuing'",
+        "market_segment": "'vehicles|make' || (i % 50) || '|model' || (i % 400) || '|' || (1950 + i % 60)",
     }
     assert list(cols) == list(STATE_COLUMNS)
     select = ", ".join(f"({e})::{STATE_COLUMNS[c]} AS {c}" for c, e in cols.items())
@@ -72,10 +74,13 @@ def generate(work: Path, n: int, memory_limit: str) -> dict:
                 f"v(source, last_observed, previous_observed, days_observed)) TO '{prev / 'sources.parquet'}' (FORMAT parquet)")
     gone, new = n // 20, n // 20
     # Day D: ids [gone, n) continue (2% re-priced), ids [n, n + new) are new.
-    con.execute(f"""COPY (SELECT {src} AS source, md5(i::VARCHAR) AS listing_id,
+    con.execute(f"""COPY (SELECT DATE '{DAY}' AS observed_date, {src} AS source, md5(i::VARCHAR) AS listing_id,
                                 CASE WHEN i % 3 = 2 THEN 'jobs' ELSE 'vehicles' END AS kind,
                                 CASE WHEN i % 3 = 2 THEN NULL ELSE (10000 + i % 50000 - CASE WHEN i % 50 = 0 THEN 500 ELSE 0 END)::DOUBLE END AS price,
-                                CASE WHEN i % 3 = 2 THEN (10000 + i % 50000)::DOUBLE END AS salary_max
+                                CASE WHEN i % 3 = 2 THEN (10000 + i % 50000)::DOUBLE END AS salary_max,
+                                'vehicles|make' || (i % 50) || '|model' || (i % 400) || '|' || (1950 + i % 60)
+                                    AS market_segment,
+                                (i % 100)::DOUBLE AS quality_score, 'B+' AS investment_grade
                          FROM range({gone}, {n + new}) t(i))
                    TO '{work / 'enriched.parquet'}' (FORMAT parquet, COMPRESSION zstd)""")
     con.execute(f"""COPY (SELECT {src} AS source, md5(i::VARCHAR) AS listing_id, md5('e' || i::VARCHAR) AS entity_id
@@ -90,15 +95,19 @@ def run_update(work: Path, memory_limit: str) -> dict:
     import polars as pl
 
     from pipeline_assets.transforms.history import scores, snapshots, today_relation, update_history
+    from pipeline_assets.transforms.listing_scores import write_listing_scores
 
     out = work / "out"
     t0 = time.perf_counter()
     con = _duck(work, memory_limit)
     res = update_history(con, DAY, today_relation(work / "enriched.parquet", work / "entities.parquet"),
                          work / "prev" / "state.parquet", work / "prev" / "sources.parquet", out)
-    con.close()
     t_update = time.perf_counter() - t0
     update_peak = _vm_hwm_mb()
+    t1 = time.perf_counter()
+    scored = write_listing_scores(con, DAY, work / "enriched.parquet", res.state, out / "listing_scores.parquet")
+    t_listing = time.perf_counter() - t1
+    con.close()
     counts = pl.LazyFrame({"source": list(SOURCES), "kind": ["vehicles", "vehicles", "jobs"],
                            "raw_rows": [0, 0, 0], "rejected_rows": [0, 0, 0], "duplicate_rows": [0, 0, 0]})
     quality = pl.LazyFrame({"source": list(SOURCES), "avg_quality_score": [80.0] * 3, "fresh_share": [0.5] * 3,
@@ -107,7 +116,9 @@ def run_update(work: Path, memory_limit: str) -> dict:
               quality).sink_parquet(str(out / "snapshots.parquet"))
     scores(pl.scan_parquet(out / "snapshots.parquet")).sink_parquet(str(out / "scores.parquet"))
     snap = pl.read_parquet(out / "snapshots.parquet")
-    return {"update_seconds": t_update, "update_peak_rss_mb": update_peak, "snapshot_seconds": time.perf_counter() - t0 - t_update,
+    return {"update_seconds": t_update, "update_peak_rss_mb": update_peak, "listing_scores_seconds": t_listing,
+            "listing_scores_rows": scored,
+            "snapshot_seconds": time.perf_counter() - t0 - t_update - t_listing,
             "state_rows_out": res.rows, "events": res.events,
             "disappeared": int(snap["disappeared_postings"].sum()), "new": int(snap["new_postings"].sum()),
             "active": int(snap["active_postings"].sum())}
@@ -170,11 +181,12 @@ def main() -> int:
         secs = u["_seconds"]
         rate = (n + g["today_rows"]) / secs
         ok = (u["disappeared"], u["new"], u["active"]) == (g["disappeared"], g["new"], g["today_rows"])
-        print(f"{n:>11,} listings: day updated in {secs:6.2f} s (update {u['update_seconds']:.2f} s, snapshots + "
-              f"scores {u['snapshot_seconds']:.2f} s), {rate:,.0f} rows/s (state + day rows in), "
+        print(f"{n:>11,} listings: day updated in {secs:6.2f} s (history update {u['update_seconds']:.2f} s, "
+              f"listing scores {u['listing_scores_seconds']:.2f} s, snapshots + scores {u['snapshot_seconds']:.2f} s), {rate:,.0f} rows/s (state + day rows in), "
               f"peak RSS {u['_peak_rss_mb']:,.0f} MB (after the DuckDB update {u['update_peak_rss_mb']:,.0f} MB); counts {'check' if ok else 'MISMATCH'}", flush=True)
         results.append({"listings": n, "today_rows": g["today_rows"], "seconds": round(secs, 2),
                         "update_seconds": round(u["update_seconds"], 2),
+                        "listing_scores_seconds": round(u["listing_scores_seconds"], 2),
                         "snapshot_seconds": round(u["snapshot_seconds"], 2),
                         "rows_per_s": round(rate), "peak_rss_mb": round(u["_peak_rss_mb"], 1),
                         "update_peak_rss_mb": round(u["update_peak_rss_mb"], 1),
