@@ -608,3 +608,18 @@ def test_correcting_an_earlier_day_recomputes_later_days(clean_db, workdir, inst
             AssetRecordsFilter(asset_key=AssetKey("listing_history"), asset_partitions=[d.isoformat()]),
             limit=1).records[0]
         assert rec.asset_materialization.description == f"recomputed by the run of {D2}"
+
+
+def test_disappear_after_days_is_declared_per_source():
+    from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
+
+    base = {"name": "x", "kind": "jobs", "format": "csv", "location": "a",
+            "fields": {"title": "t", "company": "c", "source_url": "u"}}
+    assert parse_sources({"sources": [base]})[0].disappear_after_days == 1
+    assert parse_sources({"sources": [dict(base, history={"disappear_after_days": 3})]})[0].disappear_after_days == 3
+    assert parse_sources({"defaults": {"history": {"disappear_after_days": 2}},
+                          "sources": [base]})[0].disappear_after_days == 2
+    with pytest.raises(SourceConfigError, match="history.disappear_after_days': 0 is not a whole number"):
+        parse_sources({"sources": [dict(base, history={"disappear_after_days": 0})]})
+    with pytest.raises(SourceConfigError, match="key 'history': expected a mapping"):
+        parse_sources({"sources": [dict(base, history={"days": 2})]})
