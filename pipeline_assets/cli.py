@@ -6,6 +6,7 @@
   listings db-url                                  the Postgres URL in use (for psql)
   listings samples [--rows N] [--days N]           (re)generate sample data
   listings report [--date D]                       the summary printed after a run
+  listings sync-runs                               copy Dagster's run history into Postgres (pipeline views)
 """
 
 from __future__ import annotations
@@ -176,6 +177,22 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_runs(args: argparse.Namespace) -> int:
+    _env()
+    from dagster import DagsterInstance
+
+    from resources import PostgresResource
+
+    from .run_log import sync_runs
+    from .settings import SQL_DIR
+
+    PostgresResource(database_url=os.environ["DATABASE_URL"], ddl_dir=str(SQL_DIR)).apply_ddl()
+    n, _ = sync_runs(DagsterInstance.get(), os.environ["DATABASE_URL"], limit=args.limit)
+    print(f"{n} finished run(s) copied into pipeline.dagster_runs; see pipeline.pipeline_stats, "
+          "pipeline.pipeline_schedule, pipeline.pipeline_job_stats")
+    return 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     _env()
     for k in ("DATABASE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME", "LISTINGS_DAGSTER_ARTIFACTS"):
@@ -223,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--rows", type=int, default=None, help="rows per day (scale mode for benchmarks)")
     s.add_argument("--seed", type=int, default=42)
     s.set_defaults(fn=cmd_samples)
+    sr = sub.add_parser("sync-runs", help="copy finished Dagster runs into Postgres for the pipeline_* views")
+    sr.add_argument("--limit", type=int, default=10_000)
+    sr.set_defaults(fn=cmd_sync_runs)
     rep = sub.add_parser("report", help="print the Postgres summary for a day")
     rep.add_argument("--date")
     rep.set_defaults(fn=cmd_report)
