@@ -351,15 +351,18 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
                CAST(t.records_today AS BIGINT) AS records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
         FROM t LEFT JOIN _prev p USING (entity_id)
         UNION ALL BY NAME
-        SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)""")
+        SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)
+        ORDER BY entity_id""")
     lap('entities')
-    con.execute(f"COPY (SELECT * FROM _entities WHERE last_seen = DATE '{day.isoformat()}' ORDER BY entity_id) "
+    # _entities is stored in entity_id order and DuckDB keeps insertion order,
+    # so both files come out sorted (reproducible bytes) without another sort.
+    con.execute(f"COPY (SELECT * FROM _entities WHERE last_seen = DATE '{day.isoformat()}') "
                 f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd)")
     lap('entities_file')
 
     state = out / "state"
     state.mkdir(exist_ok=True)
-    con.execute(f"COPY (SELECT * FROM _entities ORDER BY entity_id) TO {_q(state / ENTITIES)} "
+    con.execute(f"COPY (SELECT * FROM _entities) TO {_q(state / ENTITIES)} "
                 "(FORMAT parquet, COMPRESSION zstd)")
     prev_members = (f"""SELECT m.source, m.listing_id, coalesce(g.into_entity, m.entity_id) AS entity_id,
                                m.first_seen, m.last_seen
