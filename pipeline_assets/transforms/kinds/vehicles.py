@@ -72,19 +72,29 @@ MAKE_SYNONYMS = {
 # Words in titles that carry no identity ("for sale", trim noise).
 TITLE_WORDS = {**MAKE_SYNONYMS, "for": "", "sale": "", "the": "", "a": "", "w": "", "with": "", "and": ""}
 
-def _title_rest() -> pl.Expr:
-    """What a title says beyond make, model and year (trim, colour, extras):
-    those three have comparisons of their own, and counting them again inside
-    the title would over-state the evidence of every same-model look-alike.
-    Built from the columns prepared before it (title_n, make_t, model_t)."""
-    known = pl.concat_list(
+def _known_tokens() -> pl.Expr:
+    """Make, model and year as tokens (from the columns prepared before)."""
+    return pl.concat_list(
         pl.col("make_t").fill_null("").str.split(" "),
         pl.col("model_t").fill_null("").str.split(" "),
         pl.col("model_n").fill_null(""),
         pl.col("year").cast(pl.String).fill_null(""),
     )
-    rest = pl.col("title_n").str.split(" ").list.set_difference(known).list.sort().list.join(" ")
+
+
+def _title_rest() -> pl.Expr:
+    """What a title says beyond make, model and year (trim, colour, extras):
+    those three have comparisons of their own, and counting them again inside
+    the title would over-state the evidence of every same-model look-alike."""
+    rest = pl.col("title_n").str.split(" ").list.set_difference(_known_tokens()).list.sort().list.join(" ")
     return rest.replace("", None)
+
+
+def _desc_rest() -> pl.Expr:
+    """The description's words minus make, model and year, for the same reason
+    (a token set: order does not matter)."""
+    words = _res.text_norm("description", fold_accents=False).str.split(" ")
+    return words.list.set_difference(_known_tokens()).list.join(" ").replace("", None)
 
 
 VEHICLES_RESOLUTION = _res.Resolution(
@@ -96,7 +106,7 @@ VEHICLES_RESOLUTION = _res.Resolution(
         ("model_n", lambda: pl.col("model_t").str.replace_all(" ", "")),
         ("title_n", lambda: _res.text_norm("title", TITLE_WORDS, sort_tokens=True)),
         ("title_rest", _title_rest),
-        ("desc_n", lambda: _res.text_norm("description", fold_accents=False)),
+        ("desc_rest", _desc_rest),
         ("city_n", lambda: _res.text_norm("city")),
     ),
     blocking=(
@@ -129,7 +139,7 @@ VEHICLES_RESOLUTION = _res.Resolution(
                         m=(0.7, 0.2, 0.1)),
         # Trim, colour and equipment in the description; dealer boilerplate drops
         # out as frequent tokens.
-        _res.Comparison("description", "desc_n", "jaccard", (0.8, 0.5, 0.25), m=(0.6, 0.3, 0.08, 0.02),
+        _res.Comparison("description", "desc_rest", "jaccard", (0.8, 0.5, 0.25), m=(0.6, 0.3, 0.08, 0.02),
                         max_token_share=0.15),
         _res.Comparison("location", "city_n", "exact", fallback="state", m=(0.9, 0.07, 0.03)),
     ),
