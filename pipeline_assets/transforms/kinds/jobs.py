@@ -118,6 +118,10 @@ JOBS_RESOLUTION = _res.Resolution(
     # cities is two postings (their descriptions are often word for word the
     # same, which would otherwise outweigh the location).
     cannot_link=("city_n",),
+    # Postings at one employer share boilerplate, titles and often salary
+    # bands: a stricter bar than vehicles, whose VINs settle most cases.
+    match_probability=0.999,
+    split_probability=0.9999,
     completeness=("salary_min", "salary_max", "description", "city", "state", "employment_type", "posted_at",
                   "image_url"),
     preview=("title", "company", "city", "salary_max"),
