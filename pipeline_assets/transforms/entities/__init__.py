@@ -55,6 +55,17 @@ class ResolveResult:
     stats: dict = field(default_factory=dict)
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return float("nan")
+
+
 def _q(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -75,6 +86,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     out.mkdir(parents=True, exist_ok=True)
     files = [str(records)] if isinstance(records, (str, Path)) else [str(r) for r in records]
     timings: dict[str, float] = {}
+    rss: dict[str, float] = {}  # resident memory after each stage, to see which one holds what
     t0 = time.perf_counter()
     cols = _record_columns(files)
     def prepare(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -107,6 +119,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         members_sql = "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS entity_id LIMIT 0"
         carried_sql = f"SELECT *, NULL::VARCHAR AS entity_id FROM read_parquet({_q(today_file)}) LIMIT 0"
     timings["prepare_polars"] = time.perf_counter() - t0
+    rss["prepare_polars"] = _rss_mb()
     # Boilerplate tokens: one pass per tokenized column over today's and the
     # carried records (see tokens.py).
     both = (f"SELECT * FROM read_parquet({_q(today_file)})" +
@@ -114,6 +127,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     frequent = {col: frequent_hashes(con, both, col, share) for col, share in tokenized(res).items()}
     tokens, slots = token_select_sql(res, frequent)
     timings["prepare_frequent_tokens"] = time.perf_counter() - t0 - timings["prepare_polars"]
+    rss["prepare_frequent_tokens"] = _rss_mb()
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
         WITH today AS (
@@ -134,12 +148,14 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     n_today, n_carried = con.execute(
         "SELECT count(*) FILTER (WHERE NOT is_prior), count(*) FILTER (WHERE is_prior) FROM prep").fetchall()[0]
     timings["prepare"] = time.perf_counter() - t0
+    rss["prepare"] = _rss_mb()
 
     # 2. Blocking.
     t = time.perf_counter()
     block_stats = build_pairs(con, res)
     n_pairs = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
     timings["blocking"] = time.perf_counter() - t
+    rss["blocking"] = _rss_mb()
 
     # 3. Comparison levels, streamed to Parquet batch by batch.
     t = time.perf_counter()
@@ -158,6 +174,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                  "conflict": pl.Boolean}
         pl.DataFrame(schema=empty).write_parquet(gamma_file)
     timings["compare"] = time.perf_counter() - t
+    rss["compare"] = _rss_mb()
 
     # 4. Weights: u from random pairs, m by EM over the distinct patterns.
     t = time.perf_counter()
@@ -169,6 +186,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     patterns = (pl.scan_parquet(str(gamma_file)).group_by(g_cols).agg(pl.len().alias("n")).collect())
     weights = estimate(patterns, u, res)
     timings["weights"] = time.perf_counter() - t
+    rss["weights"] = _rss_mb()
 
     # 5. Score; keep the pairs worth showing or clustering.
     t = time.perf_counter()
@@ -197,23 +215,27 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         conflicts = kept.filter(pl.col("conflict")).select("a", "b")
         edges = edges.join(conflicts, on=["a", "b"], how="anti")
     timings["score"] = time.perf_counter() - t
+    rss["score"] = _rss_mb()
 
     # 6. Clusters.
     t = time.perf_counter()
     clustered, cl_stats = cluster(nodes, edges, res)
     timings["cluster"] = time.perf_counter() - t
+    rss["cluster"] = _rss_mb()
 
     # 7. Ids, members, entities, state.
     t = time.perf_counter()
     result = _identities(con, clustered, edges, kept, kind, day, prev, out, res)
     timings["identity"] = time.perf_counter() - t
+    rss["identity"] = _rss_mb()
     for f in (today_file, carried_file, gamma_file):
         f.unlink(missing_ok=True)
     con.execute("DROP TABLE IF EXISTS prep; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs")
     timings["total"] = time.perf_counter() - t0
+    rss["total"] = _rss_mb()
     stats = {"records": int(n_today), "carried_entities": int(n_carried), "candidate_pairs": int(n_pairs),
              "blocking": block_stats, "score_histogram": histogram, **cl_stats, **result.pop("stats"),
-             "seconds": {k: round(v, 3) for k, v in timings.items()}, "em_iterations": weights.em_iterations,
+             "seconds": {k: round(v, 3) for k, v in timings.items()}, "rss_mb": rss, "em_iterations": weights.em_iterations,
              "prior": weights.prior}
     return ResolveResult(weights=weights, stats=stats, **result)
 
