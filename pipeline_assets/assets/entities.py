@@ -159,6 +159,7 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
         "match_weights": MetadataValue.md("\n\n".join(f"**{k}**\n\n{markdown_table(w)}" for k, w in weights.items())),
         "blocking": MetadataValue.json({k: s["blocking"] for k, s in stats.items()}),
         "stage_seconds": MetadataValue.json({k: s["seconds"] for k, s in stats.items()}),
+        "stage_rss_mb": MetadataValue.json({k: s["rss_mb"] for k, s in stats.items()}),
     })
     yield MaterializeResult(asset_key="canonical_listings", metadata=e_meta)
     yield AssetCheckResult(asset_key="listing_entities", check_name="every_listing_resolved",
