@@ -121,7 +121,10 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
         members_file, entities_file = lake.scratch_file(), lake.scratch_file()
         pl.concat(members_parts, how="diagonal").sink_parquet(str(members_file))
         pl.concat(entity_parts, how="diagonal_relaxed").sink_parquet(str(entities_file))
-        pairs = pl.concat(pair_parts).collect()
+        # Only the borderline pairs are collected (all pairs can be millions).
+        borderline = (pl.concat(pair_parts).filter(pl.col("prob").is_between(0.5, 0.99))
+                      .with_columns((pl.col("prob") - 0.9).abs().alias("_d"))
+                      .sort(["_d", "left", "right"]).head(20).drop("_d").collect())
 
     m = pl.read_parquet(members_file, columns=["source", "observed_date", "listing_id", "entity_id", "link",
                                                 "match_score"])
@@ -138,7 +141,6 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
     hist = pl.concat([s["score_histogram"].with_columns(pl.lit(k).alias("kind")) for k, s in stats.items()])
     hist = hist.with_columns((pl.col("bucket").cast(pl.Float64) / 10).alias("prob_from")).select(
         "kind", "prob_from", pl.col("len").alias("pairs"))
-    borderline = pairs.filter(pl.col("prob").is_between(0.5, 0.99)).sort((pl.col("prob") - 0.9).abs()).head(20)
     merged = pl.concat(merge_parts, how="diagonal_relaxed")
     merges_file = lake.scratch_file()
     merged.with_columns(pl.lit(day).alias("merge_date")).write_parquet(merges_file)

@@ -198,8 +198,12 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                             .then(1.0).otherwise(pl.col("prob")).alias("prob")))
     histogram = (scored.select((pl.col("prob") * 10).floor().clip(0, 9).cast(pl.Int8).alias("bucket"))
                  .group_by("bucket").len().sort("bucket").collect())
-    kept = (scored.filter(pl.col("prob") >= min(0.5, res.match_probability))
-            .with_columns(reason_expr(res).alias("reason")).collect())
+    # Pairs worth showing (>= 0.5) go to a file, streamed: only the edges that
+    # cluster (>= match_probability) are held in memory.
+    kept_file = out / "_kept.parquet"
+    (scored.filter(pl.col("prob") >= min(0.5, res.match_probability))
+     .with_columns(reason_expr(res).alias("reason")).sink_parquet(str(kept_file)))
+    kept = pl.scan_parquet(str(kept_file))
     nodes = con.sql(
         f"SELECT rid, source, listing_id, observed_date, is_prior, prior_entity"
         f"{''.join(', ' + c for c in res.cannot_link)} FROM prep ORDER BY rid").pl()
@@ -208,11 +212,11 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         SELECT x.rid AS a, y.rid AS b FROM prep x JOIN prep y
         ON x.prior_entity = y.prior_entity AND x.rid < y.rid""").pl()
     edges = pl.concat([
-        kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "prob"),
+        kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "prob").collect(),
         prior_links.with_columns(pl.lit(1.0).alias("prob")),
     ]).group_by("a", "b").agg(pl.col("prob").max())
     if res.cannot_link:
-        conflicts = kept.filter(pl.col("conflict")).select("a", "b")
+        conflicts = scored.filter(pl.col("conflict")).select("a", "b").collect()
         edges = edges.join(conflicts, on=["a", "b"], how="anti")
     timings["score"] = time.perf_counter() - t
     rss["score"] = _rss_mb()
@@ -228,7 +232,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     result = _identities(con, clustered, edges, kept, kind, day, prev, out, res)
     timings["identity"] = time.perf_counter() - t
     rss["identity"] = _rss_mb()
-    for f in (today_file, carried_file, gamma_file):
+    for f in (today_file, carried_file, gamma_file, kept_file):
         f.unlink(missing_ok=True)
     con.execute("DROP TABLE IF EXISTS prep; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs")
     timings["total"] = time.perf_counter() - t0
@@ -240,7 +244,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     return ResolveResult(weights=weights, stats=stats, **result)
 
 
-def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.DataFrame, kept: pl.DataFrame,
+def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.DataFrame, kept: pl.LazyFrame,
                 kind: Kind, day: date, prev: Path | None, out: Path, res: Resolution) -> dict:
     laps: dict[str, float] = {}
     t_lap = [time.perf_counter()]
@@ -254,7 +258,8 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
     in_cluster = (edges.join(nodes.select(pl.col("rid").alias("a"), pl.col("cluster").alias("ca")), on="a")
                   .join(nodes.select(pl.col("rid").alias("b"), pl.col("cluster").alias("cb")), on="b")
                   .filter(pl.col("ca") == pl.col("cb"))
-                  .join(kept.select("a", "b", "reason"), on=["a", "b"], how="left"))
+                  .join(kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "reason").collect(),
+                        on=["a", "b"], how="left"))
     ends = pl.concat([in_cluster.select(pl.col("a").alias("rid"), pl.col("b").alias("other"), "prob", "reason"),
                       in_cluster.select(pl.col("b").alias("rid"), pl.col("a").alias("other"), "prob", "reason")])
     best = (ends.sort(["rid", "prob", "other"], descending=[False, True, False])
@@ -405,9 +410,11 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
 
     pairs = out / "pairs.parquet"
     keys = nodes.select("rid", (pl.col("source") + ":" + pl.col("listing_id")).alias("key"))
-    (kept.join(keys.rename({"rid": "a", "key": "left"}), on="a").join(keys.rename({"rid": "b", "key": "right"}), on="b")
-     .select("left", "right", "prob", "match_weight", "reason", "conflict", *[c for c in kept.columns if c.startswith("g_")])
-     .sort("prob").write_parquet(pairs))
+    g_cols = [c for c in kept.collect_schema().names() if c.startswith("g_")]
+    (kept.join(keys.lazy().rename({"rid": "a", "key": "left"}), on="a")
+     .join(keys.lazy().rename({"rid": "b", "key": "right"}), on="b")
+     .select("left", "right", "prob", "match_weight", "reason", "conflict", *g_cols)
+     .sink_parquet(str(pairs)))
     lap('pairs_file')
     n_entities = con.execute(f"SELECT count(DISTINCT entity_id), max(entity_records) FROM read_parquet({_q(members)})").fetchall()[0]
     links = dict(con.execute(f"SELECT link, count(*) FROM read_parquet({_q(members)}) GROUP BY 1").fetchall())
