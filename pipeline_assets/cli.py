@@ -94,7 +94,8 @@ def _report(day: date) -> None:
 
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in
-                  ("core.listings", "pipeline.rejected_listings", "core.listing_snapshots", "core.source_scores")}
+                  ("core.listings", "pipeline.rejected_listings", "core.listing_entities", "core.canonical_listings",
+                   "core.entity_merges", "core.listing_history", "core.listing_snapshots", "core.source_scores")}
         print("Postgres rows: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
         rows = conn.execute(
             "SELECT s.source, s.posting_count, s.active_postings, s.new_postings, s.repost_count, "
