@@ -183,7 +183,10 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         schema={f"g_{c.name}": pl.Int8 for c in res.comparisons})], how="diagonal")
     u = u_probabilities(gamma_u, res)
     g_cols = [f"g_{c.name}" for c in res.comparisons]
-    patterns = (pl.scan_parquet(str(gamma_file)).group_by(g_cols).agg(pl.len().alias("n")).collect())
+    # Every scan of the pair files runs on Polars' streaming engine: the
+    # default in-memory engine would load all pairs of the day at once.
+    patterns = (pl.scan_parquet(str(gamma_file)).group_by(g_cols).agg(pl.len().alias("n"))
+                .collect(engine="streaming"))
     weights = estimate(patterns, u, res)
     timings["weights"] = time.perf_counter() - t
     rss["weights"] = _rss_mb()
@@ -197,7 +200,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                             .when(pl.any_horizontal([pl.col(f"g_{c}") == 0 for c in res.must_link] or [pl.lit(False)]))
                             .then(1.0).otherwise(pl.col("prob")).alias("prob")))
     histogram = (scored.select((pl.col("prob") * 10).floor().clip(0, 9).cast(pl.Int8).alias("bucket"))
-                 .group_by("bucket").len().sort("bucket").collect())
+                 .group_by("bucket").len().sort("bucket").collect(engine="streaming"))
     # Pairs worth showing (>= 0.5) go to a file, streamed: only the edges that
     # cluster (>= match_probability) are held in memory.
     kept_file = out / "_kept.parquet"
@@ -212,11 +215,11 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         SELECT x.rid AS a, y.rid AS b FROM prep x JOIN prep y
         ON x.prior_entity = y.prior_entity AND x.rid < y.rid""").pl()
     edges = pl.concat([
-        kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "prob").collect(),
+        kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "prob").collect(engine="streaming"),
         prior_links.with_columns(pl.lit(1.0).alias("prob")),
     ]).group_by("a", "b").agg(pl.col("prob").max())
     if res.cannot_link:
-        conflicts = scored.filter(pl.col("conflict")).select("a", "b").collect()
+        conflicts = scored.filter(pl.col("conflict")).select("a", "b").collect(engine="streaming")
         edges = edges.join(conflicts, on=["a", "b"], how="anti")
     timings["score"] = time.perf_counter() - t
     rss["score"] = _rss_mb()
@@ -258,7 +261,8 @@ def _identities(con: duckdb.DuckDBPyConnection, nodes: pl.DataFrame, edges: pl.D
     in_cluster = (edges.join(nodes.select(pl.col("rid").alias("a"), pl.col("cluster").alias("ca")), on="a")
                   .join(nodes.select(pl.col("rid").alias("b"), pl.col("cluster").alias("cb")), on="b")
                   .filter(pl.col("ca") == pl.col("cb"))
-                  .join(kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "reason").collect(),
+                  .join(kept.filter(pl.col("prob") >= res.match_probability).select("a", "b", "reason")
+                        .collect(engine="streaming"),
                         on=["a", "b"], how="left"))
     ends = pl.concat([in_cluster.select(pl.col("a").alias("rid"), pl.col("b").alias("other"), "prob", "reason"),
                       in_cluster.select(pl.col("b").alias("rid"), pl.col("a").alias("other"), "prob", "reason")])
