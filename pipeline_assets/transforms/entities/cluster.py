@@ -1,8 +1,20 @@
 """Clusters from scored edges: connected components, then constraints.
 
-Connected components (scipy, C) handle the common case in one call. Only the
-components that break a rule are rebuilt, greedily from their strongest
-edges with the rules checked at each merge:
+Input: DuckDB tables `prep` (records) and `edges(a, b, prob)` (pairs at or
+above match_probability, no cannot-link conflict). Output: table
+`clusters(rid, cluster)` holding only the records of multi-record clusters
+(`cluster` = the smallest rid of the cluster); a record absent from it is a
+cluster of its own. Most records of a day are singletons, so this keeps the
+table, and the arrays behind it, a fraction of the day's size.
+
+Why numpy and scipy for the components: connected components are one C call
+over two int32 arrays (8 bytes per edge, 4 per record in the labels). That is
+the only per-record state held outside DuckDB; everything with strings or
+many columns stays in DuckDB, under its memory limit, so resident memory
+does not grow with the size of the day beyond those few bytes.
+
+Only the components that break a rule are rebuilt, greedily from their
+strongest edges with the rules checked at each merge:
 - cannot-link: different values in a cannot-link column (two VINs), or two
   different listings from the same source on the same day;
 - size: more than `max_cluster_size` records (a chain of weak links) is
@@ -12,8 +24,10 @@ Those components are few and small, so a Python loop over their edges is cheap.
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -21,20 +35,13 @@ from ..kinds.resolution import Resolution
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Component label per node 0..n-1: the smallest node of its component."""
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    return connected_components(graph, directed=False)[1].astype(np.int64)
-
-
-def _violations(nodes: pl.DataFrame, res: Resolution) -> pl.DataFrame:
-    checks = [
-        (pl.len() > res.max_cluster_size).alias("too_big"),
-        (pl.struct("source", "observed_date").n_unique() < pl.len()).alias("same_source_day"),
-    ]
-    for col in res.cannot_link:
-        checks.append(pl.col(col).drop_nulls().n_unique() > 1)
-    conflict = pl.any_horizontal(checks[1:]) if len(checks) > 1 else pl.lit(False)
-    return (nodes.group_by("cluster").agg(checks[0], *checks[1:2], conflict.alias("conflict"))
-            .filter(pl.col("too_big") | pl.col("conflict")))
+    labels = connected_components(graph, directed=False)[1]
+    del graph
+    # First occurrence of each label in node order = its smallest node.
+    _, first = np.unique(labels, return_index=True)
+    return first[labels].astype(np.int32)
 
 
 def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict[int, int]:
@@ -74,28 +81,43 @@ def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict
     return {r: find(r) for r in keys}
 
 
-def cluster(nodes: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> tuple[pl.DataFrame, dict]:
-    """nodes: rid (0..n-1), source, observed_date, cannot-link columns.
-    edges: a, b, prob (already >= match_probability, no cannot-link conflict).
-    Returns nodes with `cluster` (the smallest rid of its cluster) and stats."""
-    n = nodes.height
-    labels = components(n, edges["a"].to_numpy(), edges["b"].to_numpy())
-    # Label = the smallest rid of the component, so the greedy roots below
-    # (rids of their own component) can never collide with another label.
-    nodes = nodes.with_columns(pl.Series("cluster", labels)).with_columns(
-        pl.col("rid").min().over("cluster").alias("cluster"))
-    bad = _violations(nodes, res)
-    split_big = int(bad["too_big"].sum()) if bad.height else 0
-    split_conflict = bad.height - split_big
-    if bad.height:
-        bad_nodes = nodes.join(bad.select("cluster", "too_big"), on="cluster", how="inner")
+def cluster(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict:
+    """Create table `clusters(rid, cluster)` from `edges` and `prep`; returns stats."""
+    n = int(con.execute("SELECT coalesce(max(rid) + 1, 0) FROM prep").fetchall()[0][0])
+    ab = con.execute("SELECT a::INTEGER AS a, b::INTEGER AS b FROM edges").fetchnumpy()
+    labels = components(n, np.asarray(ab["a"]), np.asarray(ab["b"]))
+    del ab
+    sizes = np.bincount(labels, minlength=n)
+    multi = np.flatnonzero(sizes[labels] > 1).astype(np.int32)
+    con.register("_cl", pa.table({"rid": pa.array(multi), "cluster": pa.array(labels[multi])}))
+    del labels, sizes
+    con.execute("CREATE OR REPLACE TEMP TABLE clusters AS SELECT rid::BIGINT AS rid, cluster::BIGINT AS cluster FROM _cl")
+    con.unregister("_cl")
+    del multi
+
+    # Components that break a rule (singletons never do).
+    checks = [f"count(DISTINCT p.{c}) > 1" for c in res.cannot_link]
+    conflict = " OR ".join(["count(DISTINCT (p.source, p.observed_date)) < count(*)", *checks])
+    bad = con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _bad AS
+        SELECT c.cluster, count(*) > {int(res.max_cluster_size)} AS too_big, ({conflict}) AS conflict
+        FROM clusters c JOIN prep p USING (rid) GROUP BY c.cluster
+        HAVING too_big OR conflict;
+        SELECT count(*) FILTER (WHERE too_big), count(*) FROM _bad""").fetchall()[0]
+    split_big, n_bad = int(bad[0] or 0), int(bad[1] or 0)
+    if n_bad:
+        cl = "".join(f", p.{c}" for c in res.cannot_link)
+        bad_nodes = con.sql(f"""
+            SELECT p.rid, c.cluster, b.too_big, p.source, p.observed_date{cl}
+            FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid)""").pl()
         # An oversized component is rebuilt from its strong edges only.
-        threshold = pl.when(pl.col("too_big")).then(res.split_probability).otherwise(res.match_probability)
-        bad_edges = (edges.join(bad_nodes.select(pl.col("rid").alias("a"), "too_big"), on="a", how="inner")
-                     .filter(pl.col("prob") >= threshold).select("a", "b", "prob"))
+        bad_edges = con.sql(f"""
+            SELECT e.a, e.b, e.prob FROM edges e JOIN clusters c ON c.rid = e.a JOIN _bad b USING (cluster)
+            WHERE e.prob >= CASE WHEN b.too_big THEN {res.split_probability} ELSE {res.match_probability} END""").pl()
         fixes = _greedy(bad_nodes, bad_edges, res)
-        fix = pl.DataFrame({"rid": list(fixes), "_new": list(fixes.values())},
-                           schema={"rid": pl.Int64, "_new": pl.Int64})
-        nodes = nodes.join(fix, on="rid", how="left").with_columns(
-            pl.coalesce("_new", "cluster").alias("cluster")).drop("_new")
-    return nodes, {"components_split_for_size": split_big, "components_split_for_conflicts": split_conflict}
+        con.register("_fix", pa.table({"rid": pa.array(list(fixes), pa.int64()),
+                                       "root": pa.array(list(fixes.values()), pa.int64())}))
+        con.execute("UPDATE clusters SET cluster = f.root FROM _fix f WHERE clusters.rid = f.rid")
+        con.unregister("_fix")
+    con.execute("DROP TABLE IF EXISTS _bad")
+    return {"components_split_for_size": split_big, "components_split_for_conflicts": n_bad - split_big}

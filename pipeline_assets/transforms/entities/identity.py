@@ -1,0 +1,222 @@
+"""Entity ids, members, canonical records and the state of the next day,
+all computed in DuckDB from the tables `prep`, `edges` and `clusters` (see
+cluster.py) and the kept-pairs file.
+
+Why SQL rather than data frames here: every statement is over one row per
+record (or per pair), and DuckDB runs them under its memory limit, spilling
+when the day outgrows it, so the peak memory of a day does not depend on its
+size. The canonical record's columns are read back from the prepared Parquet
+file by row number (`rid` is the file's row number), so the wide columns
+(descriptions) never enter a table.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from ..kinds import CANONICAL_SCHEMA, Kind
+from ..kinds.resolution import Resolution
+
+MEMBERS, ENTITIES = "members.parquet", "entities.parquet"
+ID_VERSION = "v1"
+
+
+def _q(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kind: Kind, day: date,
+               prev: Path | None, out: Path, res: Resolution) -> dict:
+    laps: dict[str, float] = {}
+    t_lap = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        laps[name] = round(now - t_lap[0], 3)
+        t_lap[0] = now
+
+    # Best in-cluster edge per record: its score, the partner and why (ties:
+    # the smaller partner rid, so a re-run picks the same one).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _nodes AS
+        WITH ie AS (
+                SELECT e.a, e.b, e.prob FROM edges e
+                JOIN clusters ca ON ca.rid = e.a JOIN clusters cb ON cb.rid = e.b
+                WHERE ca.cluster = cb.cluster),
+             why AS (SELECT a, b, reason FROM read_parquet({_q(kept)}) WHERE prob >= {res.match_probability}),
+             r AS (SELECT ie.*, why.reason FROM ie LEFT JOIN why USING (a, b)),
+             ends AS (SELECT a AS rid, b AS other, prob, reason FROM r
+                      UNION ALL SELECT b AS rid, a AS other, prob, reason FROM r),
+             best AS (SELECT rid, arg_max({{'other': other, 'prob': prob, 'reason': reason}}, (prob, -other)) AS e
+                      FROM ends GROUP BY rid)
+        SELECT p.rid, coalesce(c.cluster, p.rid) AS cluster, p.source, p.listing_id, p.observed_date,
+               p.is_prior, p.prior_entity, b.e.prob AS match_score,
+               CASE WHEN b.rid IS NOT NULL THEN coalesce(b.e.reason, 'same entity on an earlier day') END AS match_reason,
+               o.source || ':' || o.listing_id AS matched_to
+        FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN best b USING (rid)
+        LEFT JOIN prep o ON o.rid = b.e.other""")
+    lap('best_edges')
+    prev_entities = (f"SELECT entity_id, first_seen FROM read_parquet({_q(prev / ENTITIES)})" if prev else
+                     "SELECT NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen LIMIT 0")
+    # Winner per cluster: the oldest earlier entity, else a new deterministic id.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _ids AS
+        WITH pe AS ({prev_entities}),
+        cand AS (
+            SELECT n.cluster, n.prior_entity, pe.first_seen, count(*) AS votes
+            FROM _nodes n JOIN pe ON pe.entity_id = n.prior_entity GROUP BY ALL),
+        -- An earlier entity split over several clusters today (a cannot-link
+        -- rule separated its listings) keeps its id in the cluster holding
+        -- most of them; the others get new ids.
+        claim AS (SELECT * FROM cand QUALIFY row_number() OVER (
+                      PARTITION BY prior_entity ORDER BY votes DESC, cluster) = 1),
+        won AS (SELECT cluster, arg_min(prior_entity, (first_seen, prior_entity)) AS entity_id,
+                       min(first_seen) AS first_seen FROM claim GROUP BY cluster),
+        fresh AS (SELECT cluster, substr(sha256('{ID_VERSION}|entity|{kind.name}|' || min(source || chr(31) || listing_id)
+                                                || '|{day.isoformat()}'), 1, 32) AS entity_id
+                  FROM _nodes WHERE NOT is_prior GROUP BY cluster)
+        SELECT f.cluster, coalesce(w.entity_id, f.entity_id) AS entity_id, w.entity_id IS NULL AS is_new,
+               coalesce(w.first_seen, DATE '{day.isoformat()}') AS first_seen
+        FROM fresh f LEFT JOIN won w USING (cluster)""")
+    lap('ids')
+    # Earlier entities merged into another one today.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _merges AS
+        SELECT n.prior_entity AS merged, arg_max(i.entity_id, 1) AS into_entity
+        FROM _nodes n JOIN _ids i USING (cluster)
+        WHERE n.prior_entity IS NOT NULL AND n.prior_entity NOT IN (SELECT entity_id FROM _ids)
+        GROUP BY n.prior_entity""")
+
+    members = out / "members.parquet"
+    con.execute(f"""
+        COPY (SELECT n.source, n.listing_id, n.observed_date, i.entity_id,
+                     n.match_score, n.match_reason, n.matched_to,
+                     CASE WHEN n.prior_entity = i.entity_id THEN 'known'
+                          WHEN n.prior_entity IN (SELECT merged FROM _merges) THEN 'merged'
+                          WHEN n.prior_entity IS NOT NULL THEN 'split'
+                          WHEN i.is_new THEN 'new_entity'
+                          ELSE 'joined' END AS link,
+                     count(*) OVER (PARTITION BY i.entity_id) AS entity_records
+              FROM _nodes n JOIN _ids i USING (cluster) WHERE NOT n.is_prior ORDER BY n.source, n.listing_id)
+        TO {_q(members)} (FORMAT parquet, COMPRESSION zstd)""")
+    lap('members')
+
+    # Canonical record per entity seen today: most complete, then most recent.
+    # Today's records are rows of the prepared file: rid = its row number.
+    today = f"read_parquet({_q(today_file)}, file_row_number = true)"
+    complete = " + ".join(f"(f.{c} IS NOT NULL)::INT" for c in res.completeness) or "0"
+    recency = "f._fetched_at DESC NULLS LAST, " if "_fetched_at" in con.sql(
+        f"SELECT * FROM {today} LIMIT 0").columns else ""
+    price = kind.market_value
+    # Ranked on narrow rows (only the ranking columns are read from the
+    # file), then the one winning record per entity is read back whole.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _canon AS
+        WITH r AS (
+            SELECT n.rid, i.entity_id, i.first_seen, n.source,
+                   row_number() OVER (PARTITION BY i.entity_id
+                                      ORDER BY ({complete}) DESC, f.observed_date DESC, {recency}f.source, f.listing_id) AS _rank
+            FROM {today} f JOIN _nodes n ON n.rid = f.file_row_number JOIN _ids i USING (cluster)),
+        g AS (SELECT entity_id, count(*) AS records_today, list(DISTINCT source ORDER BY source) AS sources_today
+              FROM r GROUP BY entity_id),
+        w AS (SELECT * FROM r WHERE _rank = 1)
+        SELECT w.entity_id, w.first_seen, f.* EXCLUDE (file_row_number), g.records_today, g.sources_today
+        FROM w JOIN g USING (entity_id) JOIN {today} f ON f.file_row_number = w.rid""")
+    lap('canonical')
+    record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]
+    record_cols.append("listing_id")
+    rc = ", ".join(f"c.{c}" for c in record_cols)
+    if prev is not None:
+        prev_sql = f"""SELECT e.* REPLACE (coalesce(m.into_entity, e.entity_id) AS entity_id)
+                       FROM read_parquet({_q(prev / ENTITIES)}) e LEFT JOIN _merges m ON m.merged = e.entity_id"""
+    else:
+        prev_sql = None
+    entities = out / "entities.parquet"
+    today_sql = f"""
+        SELECT c.entity_id, '{kind.name}' AS entity_kind, c.first_seen, DATE '{day.isoformat()}' AS last_seen,
+               c.records_today, c.sources_today, {rc}, c.{price} AS _price_today
+        FROM _canon c"""
+    if prev_sql:
+        # Earlier entities folded by id (merges first), then today's record on top.
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _prev AS
+            SELECT entity_id, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                   max(days_seen) AS days_seen, arg_min(price_first, first_seen) AS price_first,
+                   arg_max(price_last, last_seen) AS price_last, min(price_min) AS price_min,
+                   max(price_max) AS price_max, max(price_changes) AS price_changes,
+                   arg_max(COLUMNS(* EXCLUDE (entity_id, first_seen, last_seen, days_seen, price_first,
+                                              price_last, price_min, price_max, price_changes)), last_seen)
+            FROM ({prev_sql}) GROUP BY entity_id""")
+    else:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _prev AS SELECT entity_id, first_seen, last_seen,
+                        0::BIGINT AS days_seen, {price} AS price_first, {price} AS price_last, {price} AS price_min,
+                        {price} AS price_max, 0::BIGINT AS price_changes, entity_kind, records_today, sources_today,
+                        {', '.join(record_cols)} FROM ({today_sql}) LIMIT 0""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _entities AS
+        WITH t AS ({today_sql})
+        SELECT t.entity_id, t.entity_kind, least(t.first_seen, p.first_seen) AS first_seen, t.last_seen,
+               CAST(coalesce(p.days_seen, 0) + 1 AS BIGINT) AS days_seen,
+               coalesce(p.price_first, t._price_today) AS price_first, t._price_today AS price_last,
+               least(p.price_min, t._price_today) AS price_min, greatest(p.price_max, t._price_today) AS price_max,
+               CAST(coalesce(p.price_changes, 0) + (p.price_last IS DISTINCT FROM t._price_today
+                                                    AND p.price_last IS NOT NULL AND t._price_today IS NOT NULL)::INT
+                    AS BIGINT) AS price_changes,
+               CAST(t.records_today AS BIGINT) AS records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
+        FROM t LEFT JOIN _prev p USING (entity_id)
+        UNION ALL BY NAME
+        SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)
+        ORDER BY entity_id""")
+    lap('entities')
+    # _entities is stored in entity_id order and DuckDB keeps insertion order,
+    # so both files come out sorted (reproducible bytes) without another sort.
+    con.execute(f"COPY (SELECT * FROM _entities WHERE last_seen = DATE '{day.isoformat()}') "
+                f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd)")
+    lap('entities_file')
+
+    state = out / "state"
+    state.mkdir(exist_ok=True)
+    con.execute(f"COPY (SELECT * FROM _entities) TO {_q(state / ENTITIES)} "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    prev_members = (f"""SELECT m.source, m.listing_id, coalesce(g.into_entity, m.entity_id) AS entity_id,
+                               m.first_seen, m.last_seen
+                        FROM read_parquet({_q(prev / MEMBERS)}) m LEFT JOIN _merges g ON g.merged = m.entity_id"""
+                    if prev else "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, "
+                                 "NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen, NULL::DATE AS last_seen LIMIT 0")
+    con.execute(f"""
+        COPY (
+            WITH t AS (SELECT source, listing_id, entity_id FROM read_parquet({_q(members)})),
+                 p AS ({prev_members})
+            SELECT coalesce(t.source, p.source) AS source, coalesce(t.listing_id, p.listing_id) AS listing_id,
+                   coalesce(t.entity_id, p.entity_id) AS entity_id,
+                   coalesce(p.first_seen, DATE '{day.isoformat()}') AS first_seen,
+                   CASE WHEN t.source IS NOT NULL THEN DATE '{day.isoformat()}' ELSE p.last_seen END AS last_seen
+            FROM t FULL OUTER JOIN p USING (source, listing_id) ORDER BY source, listing_id)
+        TO {_q(state / MEMBERS)} (FORMAT parquet, COMPRESSION zstd)""")
+    lap('state')
+
+    pairs = out / "pairs.parquet"
+    g_cols = "".join(f", k.{c}" for c in con.sql(f"SELECT * FROM read_parquet({_q(kept)}) LIMIT 0").columns
+                     if c.startswith("g_"))
+    con.execute(f"""
+        COPY (SELECT x.source || ':' || x.listing_id AS left, y.source || ':' || y.listing_id AS right,
+                     k.prob, k.match_weight, k.reason, k.conflict{g_cols}
+              FROM read_parquet({_q(kept)}) k JOIN prep x ON x.rid = k.a JOIN prep y ON y.rid = k.b)
+        TO {_q(pairs)} (FORMAT parquet, COMPRESSION zstd)""")
+    lap('pairs_file')
+    n_entities = con.execute(f"SELECT count(DISTINCT entity_id), max(entity_records) FROM read_parquet({_q(members)})").fetchall()[0]
+    links = dict(con.execute(f"SELECT link, count(*) FROM read_parquet({_q(members)}) GROUP BY 1").fetchall())
+    merges_file = out / "merges.parquet"
+    con.execute(f"COPY (SELECT merged, into_entity FROM _merges ORDER BY merged) TO {_q(merges_file)} (FORMAT parquet)")
+    n_merges = con.execute("SELECT count(*) FROM _merges").fetchall()[0][0]
+    n_edges = con.execute("SELECT count(*) FROM edges").fetchall()[0][0]
+    for name in ("_nodes", "_merges", "_ids", "_canon", "_prev", "_entities"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
+            "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
+                      "merged_entities": int(n_merges), "links": links,
+                      "matched_pairs": int(n_edges), "identity_seconds": laps}}
