@@ -27,11 +27,11 @@ def block_keys(res: Resolution) -> list[BlockingKey]:
 
 
 def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, dict[str, int]]:
-    """Create table `pairs(a, b, keys)` with a < b; returns per-key statistics.
+    """Create table `pairs(a, b)` with a < b; returns per-key statistics.
     Key values are hashed to 64-bit integers: joins on integers, and a rare
     collision only adds a pair that scoring then rejects."""
     stats: dict[str, dict[str, int]] = {}
-    con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT, key VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT)")
     source = "prep"
     full_done: set[tuple[str, int]] = set()
     for key in block_keys(res):
@@ -59,7 +59,7 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
             full_done.add((expr, cap))
             n_full = con.execute(f"""
                 INSERT INTO pairs_raw
-                SELECT x.rid, y.rid, '{key.name}'
+                SELECT x.rid, y.rid
                 FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
                 WHERE x.n BETWEEN 2 AND {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
         n_window = 0
@@ -68,7 +68,7 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
             # order, as an equality join on (key, position): linear, not n^2.
             n_window = con.execute(f"""
                 INSERT INTO pairs_raw
-                SELECT least(x.rid, y.rid), greatest(x.rid, y.rid), '{key.name}'
+                SELECT least(x.rid, y.rid), greatest(x.rid, y.rid)
                 FROM (SELECT k, rid, is_prior, pos + unnest(range(1, {key.window})) AS npos
                       FROM keyed WHERE n > {cap}) x
                 JOIN keyed y ON y.k = x.k AND y.pos = x.npos
@@ -76,9 +76,10 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
         stats[key.name] = {"blocks": int(sizes[2]), "pairs": int(n_full) + int(n_window),
                            "oversized_blocks": int(sizes[0]), "oversized_records": int(sizes[1]),
                            "window_pairs": int(n_window)}
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE pairs AS
-        SELECT a, b, string_agg(key, ',' ORDER BY key) AS keys FROM pairs_raw GROUP BY a, b""")
+    # A pair found by several keys is compared once. (No list of the keys
+    # per pair: an ordered string aggregate cannot spill, and the per-key
+    # counts above already say which keys find what.)
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT a, b FROM pairs_raw")
     con.execute("DROP TABLE pairs_raw; DROP TABLE IF EXISTS keyed")
     return stats
 

@@ -109,23 +109,24 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     # Today's records are rows of the prepared file: rid = its row number.
     today = f"read_parquet({_q(today_file)}, file_row_number = true)"
     complete = " + ".join(f"(f.{c} IS NOT NULL)::INT" for c in res.completeness) or "0"
-    recency = "f._fetched_at DESC NULLS LAST, " if "_fetched_at" in con.sql(
-        f"SELECT * FROM {today} LIMIT 0").columns else ""
+    # Most recent fetch first, a missing fetch time last.
+    recency = ("coalesce(-epoch_us(f._fetched_at), 9223372036854775807), " if "_fetched_at" in con.sql(
+        f"SELECT * FROM {today} LIMIT 0").columns else "")
     price = kind.market_value
-    # Ranked on narrow rows (only the ranking columns are read from the
-    # file), then the one winning record per entity is read back whole.
+    # The winner per entity is an arg_min over a sort key (a hash aggregate:
+    # no sort, no window), read from the file's narrow ranking columns; its
+    # whole record is then read back by row number. A view: the wide rows
+    # flow straight into the state file below instead of into a table.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _canon AS
+        CREATE OR REPLACE TEMP VIEW _canon AS
         WITH r AS (
-            SELECT n.rid, i.entity_id, i.first_seen, n.source,
-                   row_number() OVER (PARTITION BY i.entity_id
-                                      ORDER BY ({complete}) DESC, f.observed_date DESC, {recency}f.source, f.listing_id) AS _rank
-            FROM {today} f JOIN _nodes n ON n.rid = f.file_row_number JOIN _ids i USING (cluster)),
-        g AS (SELECT entity_id, count(*) AS records_today, list(DISTINCT source ORDER BY source) AS sources_today
-              FROM r GROUP BY entity_id),
-        w AS (SELECT * FROM r WHERE _rank = 1)
-        SELECT w.entity_id, w.first_seen, f.* EXCLUDE (file_row_number), g.records_today, g.sources_today
-        FROM w JOIN g USING (entity_id) JOIN {today} f ON f.file_row_number = w.rid""")
+            SELECT i.entity_id, any_value(i.first_seen) AS first_seen, count(*) AS records_today,
+                   list(DISTINCT n.source ORDER BY n.source) AS sources_today,
+                   arg_min(n.rid, (-({complete}), -epoch_us(f.observed_date), {recency}f.source, f.listing_id)) AS rid
+            FROM {today} f JOIN _nodes n ON n.rid = f.file_row_number JOIN _ids i USING (cluster)
+            GROUP BY i.entity_id)
+        SELECT r.entity_id, r.first_seen, f.* EXCLUDE (file_row_number), r.records_today, r.sources_today
+        FROM r JOIN {today} f ON f.file_row_number = r.rid""")
     lap('canonical')
     record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]
     record_cols.append("listing_id")
@@ -156,8 +157,12 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                         0::BIGINT AS days_seen, {price} AS price_first, {price} AS price_last, {price} AS price_min,
                         {price} AS price_max, 0::BIGINT AS price_changes, entity_kind, records_today, sources_today,
                         {', '.join(record_cols)} FROM ({today_sql}) LIMIT 0""")
+    # The state: every entity known so far, today's updated. Written once;
+    # today's entities are read back from it (no wide table in DuckDB).
+    state = out / "state"
+    state.mkdir(exist_ok=True)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _entities AS
+        COPY (
         WITH t AS ({today_sql})
         SELECT t.entity_id, t.entity_kind, least(t.first_seen, p.first_seen) AS first_seen, t.last_seen,
                CAST(coalesce(p.days_seen, 0) + 1 AS BIGINT) AS days_seen,
@@ -169,19 +174,13 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                CAST(t.records_today AS BIGINT) AS records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
         FROM t LEFT JOIN _prev p USING (entity_id)
         UNION ALL BY NAME
-        SELECT * FROM _prev WHERE entity_id NOT IN (SELECT entity_id FROM t)
-        ORDER BY entity_id""")
+        -- today's entities are exactly those of _ids (cheaper than re-reading t)
+        SELECT * FROM _prev ANTI JOIN _ids USING (entity_id))
+        TO {_q(state / ENTITIES)} (FORMAT parquet, COMPRESSION zstd)""")
     lap('entities')
-    # _entities is stored in entity_id order and DuckDB keeps insertion order,
-    # so both files come out sorted (reproducible bytes) without another sort.
-    con.execute(f"COPY (SELECT * FROM _entities WHERE last_seen = DATE '{day.isoformat()}') "
+    con.execute(f"COPY (SELECT * FROM read_parquet({_q(state / ENTITIES)}) WHERE last_seen = DATE '{day.isoformat()}') "
                 f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd)")
     lap('entities_file')
-
-    state = out / "state"
-    state.mkdir(exist_ok=True)
-    con.execute(f"COPY (SELECT * FROM _entities) TO {_q(state / ENTITIES)} "
-                "(FORMAT parquet, COMPRESSION zstd)")
     prev_members = (f"""SELECT m.source, m.listing_id, coalesce(g.into_entity, m.entity_id) AS entity_id,
                                m.first_seen, m.last_seen
                         FROM read_parquet({_q(prev / MEMBERS)}) m LEFT JOIN _merges g ON g.merged = m.entity_id"""
@@ -214,7 +213,8 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     con.execute(f"COPY (SELECT merged, into_entity FROM _merges ORDER BY merged) TO {_q(merges_file)} (FORMAT parquet)")
     n_merges = con.execute("SELECT count(*) FROM _merges").fetchall()[0][0]
     n_edges = con.execute("SELECT count(*) FROM edges").fetchall()[0][0]
-    for name in ("_nodes", "_merges", "_ids", "_canon", "_prev", "_entities"):
+    con.execute("DROP VIEW IF EXISTS _canon")
+    for name in ("_nodes", "_merges", "_ids", "_prev"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
             "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
