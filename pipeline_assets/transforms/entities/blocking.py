@@ -32,55 +32,62 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
     collision only adds a pair that scoring then rejects."""
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT)")
-    source = "prep"
-    full_done: set[tuple[str, int]] = set()
+    # Keys with the same expression (one block, several sort orders) share
+    # one keyed table and their small blocks' pairs.
+    groups: dict[str, list[BlockingKey]] = {}
     for key in block_keys(res):
-        cap, expr = key.max_block, key.sql
-        order = key.order_by or "rid"
-        # Positions only where a window needs them (a sort per key is the
-        # costliest part of blocking).
-        pos = (f", row_number() OVER (PARTITION BY k ORDER BY {order}, rid) AS pos" if key.window > 1 else "")
+        groups.setdefault(key.sql, []).append(key)
+    for expr, keys in groups.items():
+        orders = list(dict.fromkeys(k.order_by or "rid" for k in keys if k.window > 1))
+        order_cols = "".join(f", ({o}) AS _o{i}" for i, o in enumerate(orders))
+        # Block sizes by a hash aggregate; records alone in their block are
+        # dropped here (most records, for most keys).
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE keyed AS
-            SELECT rid, is_prior, k, count(*) OVER (PARTITION BY k) AS n{pos}
-            FROM (SELECT rid, is_prior, hash(({expr})) AS k, ({expr}) IS NULL AS _no_key,
-                         * EXCLUDE (rid, is_prior) FROM {source})
-            WHERE NOT _no_key""")
-        sizes = con.execute(f"""
-            SELECT count(*) FILTER (WHERE n > {cap}), coalesce(sum(n) FILTER (WHERE n > {cap}), 0),
-                   count(*) FILTER (WHERE n BETWEEN 2 AND {cap})
-            FROM (SELECT k, any_value(n) AS n FROM keyed GROUP BY k)""").fetchall()[0]
-        # Two records that were both only carried from earlier days are not
-        # compared: old entities are not re-merged among themselves.
-        # Two keys with the same expression and cap (one block, two sort
-        # orders) share their small blocks: enumerate those pairs once.
-        n_full = 0
-        if (expr, cap) not in full_done:
-            full_done.add((expr, cap))
-            n_full = con.execute(f"""
-                INSERT INTO pairs_raw
-                SELECT x.rid, y.rid
-                FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
-                WHERE x.n BETWEEN 2 AND {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
-        n_window = 0
-        if key.window > 1:
-            # Oversized blocks: each record against the next window-1 in sort
-            # order, as an equality join on (key, position): linear, not n^2.
-            n_window = con.execute(f"""
-                INSERT INTO pairs_raw
-                SELECT least(x.rid, y.rid), greatest(x.rid, y.rid)
-                FROM (SELECT k, rid, is_prior, pos + unnest(range(1, {key.window})) AS npos
-                      FROM keyed WHERE n > {cap}) x
-                JOIN keyed y ON y.k = x.k AND y.pos = x.npos
-                WHERE NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
-        stats[key.name] = {"blocks": int(sizes[2]), "pairs": int(n_full) + int(n_window),
-                           "oversized_blocks": int(sizes[0]), "oversized_records": int(sizes[1]),
-                           "window_pairs": int(n_window)}
+            WITH base AS (SELECT rid, is_prior, hash(({expr})) AS k{order_cols} FROM prep WHERE ({expr}) IS NOT NULL),
+                 c AS (SELECT k, count(*) AS n FROM base GROUP BY k HAVING count(*) > 1)
+            SELECT base.*, c.n FROM base JOIN c USING (k)""")
+        full_done: set[int] = set()
+        for key in keys:
+            cap = key.max_block
+            sizes = con.execute(f"""
+                SELECT count(*) FILTER (WHERE n > {cap}), coalesce(sum(n) FILTER (WHERE n > {cap}), 0),
+                       count(*) FILTER (WHERE n <= {cap})
+                FROM (SELECT k, any_value(n) AS n FROM keyed GROUP BY k)""").fetchall()[0]
+            # Two records that were both only carried from earlier days are not
+            # compared: old entities are not re-merged among themselves.
+            n_full = 0
+            if cap not in full_done:
+                full_done.add(cap)
+                n_full = con.execute(f"""
+                    INSERT INTO pairs_raw
+                    SELECT x.rid, y.rid
+                    FROM keyed x JOIN keyed y ON x.k = y.k AND x.rid < y.rid
+                    WHERE x.n <= {cap} AND NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+            n_window = 0
+            if key.window > 1:
+                # Oversized blocks: each record against the next window-1 in
+                # sort order, as an equality join on (key, position): linear,
+                # not n^2. Positions (a sort) only for those blocks' records.
+                o = orders.index(key.order_by or "rid")
+                con.execute(f"""
+                    CREATE OR REPLACE TEMP TABLE _win AS
+                    SELECT k, rid, is_prior, row_number() OVER (PARTITION BY k ORDER BY _o{o}, rid) AS pos
+                    FROM keyed WHERE n > {cap}""")
+                n_window = con.execute(f"""
+                    INSERT INTO pairs_raw
+                    SELECT least(x.rid, y.rid), greatest(x.rid, y.rid)
+                    FROM (SELECT k, rid, is_prior, pos + unnest(range(1, {key.window})) AS npos FROM _win) x
+                    JOIN _win y ON y.k = x.k AND y.pos = x.npos
+                    WHERE NOT (x.is_prior AND y.is_prior)""").fetchall()[0][0]
+            stats[key.name] = {"blocks": int(sizes[2]), "pairs": int(n_full) + int(n_window),
+                               "oversized_blocks": int(sizes[0]), "oversized_records": int(sizes[1]),
+                               "window_pairs": int(n_window)}
     # A pair found by several keys is compared once. (No list of the keys
     # per pair: an ordered string aggregate cannot spill, and the per-key
     # counts above already say which keys find what.)
     con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT a, b FROM pairs_raw")
-    con.execute("DROP TABLE pairs_raw; DROP TABLE IF EXISTS keyed")
+    con.execute("DROP TABLE pairs_raw; DROP TABLE IF EXISTS keyed; DROP TABLE IF EXISTS _win")
     return stats
 
 

@@ -121,7 +121,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
         CREATE OR REPLACE TEMP VIEW _canon AS
         WITH r AS (
             SELECT i.entity_id, any_value(i.first_seen) AS first_seen, count(*) AS records_today,
-                   list(DISTINCT n.source ORDER BY n.source) AS sources_today,
+                   list_sort(list_distinct(list(n.source))) AS sources_today,
                    arg_min(n.rid, (-({complete}), -epoch_us(f.observed_date), {recency}f.source, f.listing_id)) AS rid
             FROM {today} f JOIN _nodes n ON n.rid = f.file_row_number JOIN _ids i USING (cluster)
             GROUP BY i.entity_id)
