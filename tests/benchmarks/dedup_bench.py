@@ -62,6 +62,10 @@ DAYS = (date(2026, 11, 16), date(2026, 11, 17))
 DEFAULT_ENTITIES = 70_000
 SPLINK_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999)
 DUCKDB_MEMORY = os.environ.get("LISTINGS_DUCKDB_MEMORY", "2GB")
+# The throughput runs' DuckDB limit (--scale-duckdb-memory): peak RSS is this
+# limit plus about 0.9 GB once a day fills it, so a 1 GB limit shows the
+# plateau from 1M records on; with 2 GB it starts at about 2M.
+SCALE_DUCKDB_MEMORY = "1GB"
 SCALE_CHUNK_ENTITIES = 250_000
 
 
@@ -74,12 +78,12 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def _duck(work: Path):
+def _duck(work: Path, memory: str | None = None):
     import duckdb
 
     (work / "duckdb_tmp").mkdir(parents=True, exist_ok=True)
     # The settings of the pipeline's DuckDBResource (resources/duckdb_resource.py).
-    return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "threads": 2, "preserve_insertion_order": False,
+    return duckdb.connect(config={"memory_limit": memory or DUCKDB_MEMORY, "threads": 2, "preserve_insertion_order": False,
                                   "temp_directory": str(work / "duckdb_tmp")})
 
 
@@ -112,7 +116,7 @@ def child_resolve(work: Path, spec: dict) -> dict:
     else:
         from pipeline_assets.transforms.entities import resolve_day
     kind = get_kind(spec["kind"])
-    con = _duck(work)
+    con = _duck(work, spec.get("duckdb_memory"))
     prev = None
     out = {"days": [], "members": []}
     t_all = time.perf_counter()
@@ -462,6 +466,7 @@ def run_kind(kind: str, args, work: Path) -> dict:
         print(f"  throughput: {n_rows:,} records generated in {time.perf_counter() - t:.1f} s", flush=True)
         out, rss = measure("resolve", work, {"tag": f"{kind}_{rows}", "kind": kind, "resolver": args.resolver,
                                              "days": [[DAYS[0].isoformat(), str(path)]],
+                                             "duckdb_memory": args.scale_duckdb_memory,
                                              "out": str(kw / f"scale_{rows}")})
         secs = out["days"][0]["seconds"]
         res["scale"].append({"rows": n_rows, "seconds": secs, "rows_per_s": n_rows / secs, "peak_rss_mb": rss})
@@ -515,6 +520,8 @@ def main() -> int:
                     help="records of the first throughput run; 0 skips the throughput runs")
     ap.add_argument("--scale-steps", default="1,2,4",
                     help="throughput runs as multiples of --scale-rows (default 1,2,4: 1M, 2M, 4M records)")
+    ap.add_argument("--scale-duckdb-memory", default=SCALE_DUCKDB_MEMORY,
+                    help=f"DuckDB memory_limit of the throughput runs (default {SCALE_DUCKDB_MEMORY})")
     ap.add_argument("--skip-splink", action="store_true")
     ap.add_argument("--splink-u-pairs", type=float, default=2e6, help="max_pairs of Splink's u estimation")
     ap.add_argument("--resolver", choices=["ours", "naive"], default="ours")
@@ -556,7 +563,7 @@ def main() -> int:
         # Peak RSS of the largest day over that of the first, per kind, the worse of the kinds.
         "peak_rss_ratio": max(r["scale"][-1]["peak_rss_mb"] / r["scale"][0]["peak_rss_mb"]
                               for r in results.values()) if first else None,
-        "duckdb_memory_limit": DUCKDB_MEMORY,
+        "duckdb_memory_limit": DUCKDB_MEMORY, "scale_duckdb_memory_limit": args.scale_duckdb_memory,
         "scale_rows": max(s["rows"] for s in first) if first else None,
         "splink_f1": spl and spl["f1"], "splink_precision": spl and spl["precision"],
         "splink_recall": spl and spl["recall"], "splink_bcubed_f1": spl and spl["bcubed_f1"],
@@ -584,7 +591,7 @@ def main() -> int:
         print(f"throughput {summary['rows_per_s']:,.0f} rows/s at {summary['scale_rows']:,} rows; "
               f"peak RSS {summary['peak_rss_mb']:.0f} MB, {summary['peak_rss_mb_largest']:.0f} MB at "
               f"{summary['scale_rows_largest']:,} rows (ratio {summary['peak_rss_ratio']:.3f}; "
-              f"DuckDB memory_limit {DUCKDB_MEMORY})")
+              f"DuckDB memory_limit {args.scale_duckdb_memory})")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
