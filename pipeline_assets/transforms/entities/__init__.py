@@ -138,7 +138,6 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                         .select([c for c in cols if c != "_fetched_at"] + ["entity_id"]).pipe(prepare)),
             carried_file)
         members_sql = f"SELECT source, listing_id, entity_id FROM read_parquet({_q(prev / MEMBERS)})"
-        carried_sql = f"SELECT * FROM read_parquet({_q(carried_file)})"
     else:
         members_sql = "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS listing_id, NULL::VARCHAR AS entity_id LIMIT 0"
     timings["prepare_polars"] = time.perf_counter() - t0

@@ -2,9 +2,9 @@
 
 Input: DuckDB tables `prep` (records) and `edges(a, b, prob)` (pairs at or
 above match_probability, no cannot-link conflict). Output: table
-`clusters(rid, cluster)` holding only the records of multi-record clusters
-(`cluster` = the smallest rid of the cluster); a record absent from it is a
-cluster of its own. Most records of a day are singletons, so this keeps the
+`clusters(rid, cluster, strong)` holding only the records of multi-record
+clusters (`cluster` = the smallest rid of the cluster; `strong` = rebuilt
+from strong edges); a record absent from it is a cluster of its own. Most records of a day are singletons, so this keeps the
 table, and the arrays behind it, a fraction of the day's size.
 
 Why numpy and scipy for the components: connected components are one C call
@@ -14,7 +14,9 @@ many columns stays in DuckDB, under its memory limit, so resident memory
 does not grow with the size of the day beyond those few bytes.
 
 Only the components that break a rule are rebuilt, greedily from their
-strongest edges with the rules checked at each merge:
+strongest edges with the rules checked at each merge (in batches of
+components, after oversized ones are cut into the components of their
+strong edges):
 - cannot-link: different values in a cannot-link column (two VINs), or two
   different listings from the same source on the same day;
 - size: more than `max_cluster_size` records (a chain of weak links) is
@@ -81,8 +83,14 @@ def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict
     return {r: find(r) for r in keys}
 
 
-def cluster(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict:
-    """Create table `clusters(rid, cluster)` from `edges` and `prep`; returns stats."""
+def _relabel(con: duckdb.DuckDBPyConnection, rids: np.ndarray, labels: np.ndarray, strong: bool) -> None:
+    con.register("_rl", pa.table({"rid": pa.array(rids.astype(np.int64)), "cluster": pa.array(labels.astype(np.int64))}))
+    con.execute(f"UPDATE clusters SET cluster = r.cluster, strong = {strong} FROM _rl r WHERE clusters.rid = r.rid")
+    con.unregister("_rl")
+
+
+def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_records: int = 50_000) -> dict:
+    """Create table `clusters(rid, cluster, strong)` from `edges` and `prep`; returns stats."""
     n = int(con.execute("SELECT coalesce(max(rid) + 1, 0) FROM prep").fetchall()[0][0])
     ab = con.execute("SELECT a::INTEGER AS a, b::INTEGER AS b FROM edges").fetchnumpy()
     labels = components(n, np.asarray(ab["a"]), np.asarray(ab["b"]))
@@ -91,33 +99,62 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict:
     multi = np.flatnonzero(sizes[labels] > 1).astype(np.int32)
     con.register("_cl", pa.table({"rid": pa.array(multi), "cluster": pa.array(labels[multi])}))
     del labels, sizes
-    con.execute("CREATE OR REPLACE TEMP TABLE clusters AS SELECT rid::BIGINT AS rid, cluster::BIGINT AS cluster FROM _cl")
+    con.execute("CREATE OR REPLACE TEMP TABLE clusters AS "
+                "SELECT rid::BIGINT AS rid, cluster::BIGINT AS cluster, false AS strong FROM _cl")
     con.unregister("_cl")
     del multi
 
-    # Components that break a rule (singletons never do).
+    # Oversized components (chains of weak links) are first cut into the
+    # components of their strong edges (>= split_probability): one more
+    # vectorized pass, the same result the greedy rebuild would give where
+    # those pieces break no rule, and it keeps giant components (which grow
+    # with the day) out of the Python loop below.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _big AS SELECT cluster FROM clusters GROUP BY cluster
+                    HAVING count(*) > {int(res.max_cluster_size)}""")
+    split_big = int(con.execute("SELECT count(*) FROM _big").fetchall()[0][0])
+    if split_big:
+        ab = con.execute(f"""
+            SELECT e.a::INTEGER AS a, e.b::INTEGER AS b FROM edges e
+            JOIN clusters c ON c.rid = e.a SEMI JOIN _big USING (cluster)
+            WHERE e.prob >= {res.split_probability}""").fetchnumpy()
+        labels = components(n, np.asarray(ab["a"]), np.asarray(ab["b"]))
+        del ab
+        rids = con.execute("SELECT rid::INTEGER AS rid FROM clusters SEMI JOIN _big USING (cluster)").fetchnumpy()["rid"]
+        rids = np.asarray(rids)
+        _relabel(con, rids, labels[rids], strong=True)
+        del labels, rids
+    con.execute("DROP TABLE _big")
+
+    # Components that still break a rule (singletons never do), rebuilt
+    # greedily. Components are independent, so they are processed in batches
+    # of about `greedy_batch_records` records: the Python state is bounded
+    # whatever the size of the day.
     checks = [f"count(DISTINCT p.{c}) > 1" for c in res.cannot_link]
     conflict = " OR ".join(["count(DISTINCT (p.source, p.observed_date)) < count(*)", *checks])
-    bad = con.execute(f"""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _bad AS
-        SELECT c.cluster, count(*) > {int(res.max_cluster_size)} AS too_big, ({conflict}) AS conflict
-        FROM clusters c JOIN prep p USING (rid) GROUP BY c.cluster
-        HAVING too_big OR conflict;
-        SELECT count(*) FILTER (WHERE too_big), count(*) FROM _bad""").fetchall()[0]
-    split_big, n_bad = int(bad[0] or 0), int(bad[1] or 0)
-    if n_bad:
-        cl = "".join(f", p.{c}" for c in res.cannot_link)
+        SELECT cluster, too_big, conflict, strong,
+               sum(n) OVER (ORDER BY cluster) // {int(greedy_batch_records)} AS batch
+        FROM (SELECT c.cluster, count(*) AS n, count(*) > {int(res.max_cluster_size)} AS too_big,
+                     ({conflict}) AS conflict, bool_or(c.strong) AS strong
+              FROM clusters c JOIN prep p USING (rid) GROUP BY c.cluster
+              HAVING too_big OR conflict)""")
+    n_conflict, batches = con.execute(
+        "SELECT count(*) FILTER (WHERE conflict), list(DISTINCT batch) FROM _bad").fetchall()[0]
+    cl = "".join(f", p.{c}" for c in res.cannot_link)
+    for batch in sorted(batches or []):
         bad_nodes = con.sql(f"""
-            SELECT p.rid, c.cluster, b.too_big, p.source, p.observed_date{cl}
-            FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid)""").pl()
-        # An oversized component is rebuilt from its strong edges only.
+            SELECT p.rid, c.cluster, p.source, p.observed_date{cl}
+            FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid) WHERE b.batch = {int(batch)}""").pl()
+        # A component cut for size is rebuilt from its strong edges only.
         bad_edges = con.sql(f"""
             SELECT e.a, e.b, e.prob FROM edges e JOIN clusters c ON c.rid = e.a JOIN _bad b USING (cluster)
-            WHERE e.prob >= CASE WHEN b.too_big THEN {res.split_probability} ELSE {res.match_probability} END""").pl()
+            WHERE b.batch = {int(batch)}
+              AND e.prob >= CASE WHEN b.strong OR b.too_big THEN {res.split_probability}
+                                 ELSE {res.match_probability} END""").pl()
         fixes = _greedy(bad_nodes, bad_edges, res)
-        con.register("_fix", pa.table({"rid": pa.array(list(fixes), pa.int64()),
-                                       "root": pa.array(list(fixes.values()), pa.int64())}))
-        con.execute("UPDATE clusters SET cluster = f.root FROM _fix f WHERE clusters.rid = f.rid")
-        con.unregister("_fix")
+        _relabel(con, np.fromiter(fixes.keys(), np.int64, len(fixes)),
+                 np.fromiter(fixes.values(), np.int64, len(fixes)), strong=True)
+        del bad_nodes, bad_edges, fixes
     con.execute("DROP TABLE IF EXISTS _bad")
-    return {"components_split_for_size": split_big, "components_split_for_conflicts": n_bad - split_big}
+    return {"components_split_for_size": split_big, "components_split_for_conflicts": int(n_conflict or 0)}
