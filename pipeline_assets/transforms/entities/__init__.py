@@ -41,7 +41,7 @@ from .blocking import build_pairs, random_pairs
 from .cluster import cluster
 from .identity import ENTITIES, MEMBERS, identities
 from .compare import gamma_batches
-from .tokens import frequent_hashes, token_select_sql, tokenized
+from .tokens import dropped_after_tokens, frequent_hashes, token_select_sql, tokenized
 from .model import Weights, estimate, reason_expr, score_expr, u_probabilities
 
 
@@ -119,7 +119,11 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
                 lf, stage, done = lf.with_columns(stage), [], set()
             stage.append(e.alias(name))
             done.add(name)
-        return lf.with_columns(stage) if stage else lf
+        lf = lf.with_columns(stage) if stage else lf
+        # Survivorship's first criterion, per record while the whole record
+        # is at hand: how many of the kind's completeness fields are filled.
+        filled = [pl.col(c).is_not_null().cast(pl.Int32) for c in res.completeness if c in cols]
+        return lf.with_columns((pl.sum_horizontal(filled) if filled else pl.lit(0, pl.Int32)).alias("_complete"))
 
     # 1. Prepared records, today's and recently seen entities', in bounded
     # batches (Polars' own sink read ahead of the slower prepare and grew
@@ -147,7 +151,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     both = (f"SELECT * FROM read_parquet({_q(today_file)})" +
             (f" UNION ALL BY NAME SELECT * FROM read_parquet({_q(carried_file)})" if prev is not None else ""))
     frequent = {col: frequent_hashes(con, both, col, share) for col, share in tokenized(res).items()}
-    tokens, slots = token_select_sql(res, frequent)
+    tokens, slots, bands = token_select_sql(res, frequent)
     timings["prepare_frequent_tokens"] = time.perf_counter() - t0 - timings["prepare_polars"]
     rss["prepare_frequent_tokens"] = _rss_mb()
     # The table of records holds only what blocking and comparisons read
@@ -157,30 +161,40 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     # carried file: stable on a re-run, no sort.
     prepared = [name for name, _ in res.prepare]
     keep, text_only = _resolution_columns(res, cols + prepared)
+    # Survivorship ranks (identity.py) travel with the record: the canonical
+    # record is then picked without re-reading the wide file.
+    keep += ["_complete"]
     today_rel = f"read_parquet({_q(today_file)}, file_row_number = true)"
     n_file = con.execute(f"SELECT count(*) FROM read_parquet({_q(today_file)})").fetchall()[0][0]
     base_cols = keep + text_only
+    # Most recent fetch first, a missing fetch time last.
+    fetched = ("coalesce(-epoch_us(t._fetched_at), 9223372036854775807)" if "_fetched_at" in cols
+               else "9223372036854775807::BIGINT")
     if prev is not None:
         carried = f"""
              carried AS (
                 SELECT {n_file} + file_row_number AS rid, {', '.join(base_cols)}, true AS is_prior,
-                       entity_id AS prior_entity
+                       entity_id AS prior_entity, NULL::BIGINT AS _fetched_key
                 FROM read_parquet({_q(carried_file)}, file_row_number = true)
                 WHERE entity_id NOT IN (SELECT prior_entity FROM today WHERE prior_entity IS NOT NULL)),"""
         union = "UNION ALL BY NAME SELECT * FROM carried"
     else:
         carried, union = "", ""
-    drop = f" EXCLUDE ({', '.join(text_only)})" if text_only else ""
+    # Text read only to make tokens, and token lists and MinHash slots read
+    # only to make LSH band keys, are not kept.
+    dropped = text_only + dropped_after_tokens(res)
+    drop = f" EXCLUDE ({', '.join(dropped)})" if dropped else ""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
         WITH today AS (
                 SELECT t.file_row_number AS rid, {', '.join('t.' + c for c in base_cols)}, false AS is_prior,
-                       m.entity_id AS prior_entity
+                       m.entity_id AS prior_entity, {fetched} AS _fetched_key
                 FROM {today_rel} t LEFT JOIN ({members_sql}) m ON m.source = t.source AND m.listing_id = t.listing_id),
              {carried}
              base AS (SELECT * FROM today {union}),
-             tok AS (SELECT *{', ' + tokens if tokens else ''} FROM base)
-        SELECT *{drop}{', ' + slots if slots else ''} FROM tok""")
+             tok AS (SELECT *{', ' + tokens if tokens else ''} FROM base),
+             mh AS (SELECT *{', ' + slots if slots else ''} FROM tok)
+        SELECT *{drop}{', ' + bands if bands else ''} FROM mh""")
     n_today, n_carried = con.execute(
         "SELECT count(*) FILTER (WHERE NOT is_prior), count(*) FILTER (WHERE is_prior) FROM prep").fetchall()[0]
     timings["prepare"] = time.perf_counter() - t0

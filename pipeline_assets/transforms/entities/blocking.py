@@ -10,16 +10,15 @@ from __future__ import annotations
 import duckdb
 
 from ..kinds.resolution import BlockingKey, Resolution
+from .tokens import lsh_bands
 
 
 def block_keys(res: Resolution) -> list[BlockingKey]:
     """Every key, LSH bands included."""
     keys = list(res.blocking)
-    if res.minhash_column:
-        for b in range(res.minhash_slots // res.minhash_band):
-            slots = [f"mh_{b * res.minhash_band + j}" for j in range(res.minhash_band)]
-            keys.append(BlockingKey(f"lsh_{b}", f"CASE WHEN {slots[0]} IS NOT NULL THEN hash({', '.join(slots)}) END",
-                                    res.minhash_max_block))
+    # LSH bands: the record table holds each band's key (tokens.py).
+    for b, _ in enumerate(lsh_bands(res)):
+        keys.append(BlockingKey(f"lsh_{b}", f"lsh_{b}", res.minhash_max_block))
     # Listings that were one entity before stay comparable (their edge is
     # what keeps the entity's id from churning).
     keys.append(BlockingKey("prior_entity", "prior_entity", 200))

@@ -4,14 +4,18 @@ Input: DuckDB tables `prep` (records) and `edges(a, b, prob)` (pairs at or
 above match_probability, no cannot-link conflict). Output: table
 `clusters(rid, cluster, strong)` holding only the records of multi-record
 clusters (`cluster` = the smallest rid of the cluster; `strong` = rebuilt
-from strong edges); a record absent from it is a cluster of its own. Most records of a day are singletons, so this keeps the
-table, and the arrays behind it, a fraction of the day's size.
+from strong edges); a record absent from it is a cluster of its own. Most
+records of a day are singletons, so this keeps the table a fraction of the
+day's size.
 
-Why numpy and scipy for the components: connected components are one C call
-over two int32 arrays (8 bytes per edge, 4 per record in the labels). That is
-the only per-record state held outside DuckDB; everything with strings or
-many columns stays in DuckDB, under its memory limit, so resident memory
-does not grow with the size of the day beyond those few bytes.
+Why numpy for the components: hook-and-jump over int32 arrays, the edges
+streamed from DuckDB in chunks (see `components`). The parent array (4 bytes
+per record) is the only per-record state held outside DuckDB; everything
+with strings or many columns stays in DuckDB, under its memory limit, so
+resident memory does not grow with the size of the day beyond those few
+bytes. (scipy's connected_components converted the edges to a float64
+sparse matrix and its transpose: about ten times that, and it grew with
+the day.)
 
 Only the components that break a rule are rebuilt, greedily from their
 strongest edges with the rules checked at each merge (in batches of
@@ -30,20 +34,58 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..kinds.resolution import Resolution
 
 
-def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Component label per node 0..n-1: the smallest node of its component."""
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    labels = connected_components(graph, directed=False)[1]
-    del graph
-    # First occurrence of each label in node order = its smallest node.
-    _, first = np.unique(labels, return_index=True)
-    return first[labels].astype(np.int32)
+CHUNK = 1_000_000
+
+
+def components(con: duckdb.DuckDBPyConnection, n: int, edge_sql: str,
+               chunk_rows: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """(label per node 0..n-1, mask of nodes on an edge) for the edges that
+    `edge_sql` returns as int32 columns a, b. A node's label is the smallest
+    node of its component.
+
+    Hook and jump (Shiloach-Vishkin style), over the edges in chunks read
+    from DuckDB: every pass hooks the larger of two different parents under
+    the smaller, then compresses the forest by pointer jumping, until no edge
+    joins two trees. Parents only ever decrease and stay inside the
+    component, so the smallest node of a component is its root. Memory is
+    the parent array (4 bytes per record) and one chunk of edges, not a
+    sparse matrix and its transpose per call."""
+    parent = np.arange(n, dtype=np.int32)
+    touched = np.zeros(n, dtype=bool)
+    first = True
+    while True:
+        hooked = False
+        for batch in con.sql(edge_sql).to_arrow_reader(chunk_rows):
+            a = batch.column("a").to_numpy().astype(np.int32, copy=False)
+            b = batch.column("b").to_numpy().astype(np.int32, copy=False)
+            if first:
+                touched[a] = True
+                touched[b] = True
+            pa_, pb_ = parent[a], parent[b]
+            lo, hi = np.minimum(pa_, pb_), np.maximum(pa_, pb_)
+            diff = lo != hi
+            if diff.any():
+                hooked = True
+                np.minimum.at(parent, hi[diff], lo[diff])
+        first = False
+        if not hooked:
+            return parent, touched
+        # Pointer jumping, chunk by chunk in place, until every node points
+        # at its root.
+        while True:
+            moved = False
+            for s in range(0, n, chunk_rows):
+                cur = parent[s:s + chunk_rows]
+                up = parent[cur]
+                if (up != cur).any():
+                    moved = True
+                    parent[s:s + chunk_rows] = up
+            if not moved:
+                break
 
 
 def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict[int, int]:
@@ -92,17 +134,17 @@ def _relabel(con: duckdb.DuckDBPyConnection, rids: np.ndarray, labels: np.ndarra
 def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_records: int = 50_000) -> dict:
     """Create table `clusters(rid, cluster, strong)` from `edges` and `prep`; returns stats."""
     n = int(con.execute("SELECT coalesce(max(rid) + 1, 0) FROM prep").fetchall()[0][0])
-    ab = con.execute("SELECT a::INTEGER AS a, b::INTEGER AS b FROM edges").fetchnumpy()
-    labels = components(n, np.asarray(ab["a"]), np.asarray(ab["b"]))
-    del ab
-    sizes = np.bincount(labels, minlength=n)
-    multi = np.flatnonzero(sizes[labels] > 1).astype(np.int32)
-    con.register("_cl", pa.table({"rid": pa.array(multi), "cluster": pa.array(labels[multi])}))
-    del labels, sizes
-    con.execute("CREATE OR REPLACE TEMP TABLE clusters AS "
-                "SELECT rid::BIGINT AS rid, cluster::BIGINT AS cluster, false AS strong FROM _cl")
-    con.unregister("_cl")
-    del multi
+    labels, touched = components(con, n, "SELECT a::INTEGER AS a, b::INTEGER AS b FROM edges")
+    # A record on an edge is in a multi-record cluster, and only those are
+    # stored (chunk by chunk: no array of all of them at once).
+    con.execute("CREATE OR REPLACE TEMP TABLE clusters (rid BIGINT, cluster BIGINT, strong BOOLEAN)")
+    for s in range(0, n, CHUNK):
+        multi = np.flatnonzero(touched[s:s + CHUNK]).astype(np.int32) + np.int32(s)
+        if len(multi):
+            con.register("_cl", pa.table({"rid": pa.array(multi), "cluster": pa.array(labels[multi])}))
+            con.execute("INSERT INTO clusters SELECT rid, cluster, false FROM _cl")
+            con.unregister("_cl")
+    del labels, touched
 
     # Oversized components (chains of weak links) are first cut into the
     # components of their strong edges (>= split_probability): one more
@@ -113,12 +155,13 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_record
                     HAVING count(*) > {int(res.max_cluster_size)}""")
     split_big = int(con.execute("SELECT count(*) FROM _big").fetchall()[0][0])
     if split_big:
-        ab = con.execute(f"""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _big_edges AS
             SELECT e.a::INTEGER AS a, e.b::INTEGER AS b FROM edges e
             JOIN clusters c ON c.rid = e.a SEMI JOIN _big USING (cluster)
-            WHERE e.prob >= {res.split_probability}""").fetchnumpy()
-        labels = components(n, np.asarray(ab["a"]), np.asarray(ab["b"]))
-        del ab
+            WHERE e.prob >= {res.split_probability}""")
+        labels, _ = components(con, n, "SELECT a, b FROM _big_edges")
+        con.execute("DROP TABLE _big_edges")
         rids = con.execute("SELECT rid::INTEGER AS rid FROM clusters SEMI JOIN _big USING (cluster)").fetchnumpy()["rid"]
         rids = np.asarray(rids)
         _relabel(con, rids, labels[rids], strong=True)

@@ -53,7 +53,8 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                       UNION ALL SELECT b AS rid, a AS other, prob, reason FROM r),
              best AS (SELECT rid, arg_max({{'other': other, 'prob': prob, 'reason': reason}}, (prob, -other)) AS e
                       FROM ends GROUP BY rid)
-        SELECT p.rid, coalesce(c.cluster, p.rid) AS cluster, p.source, p.listing_id, p.observed_date,
+        SELECT p.rid, coalesce(c.cluster, p.rid) AS cluster, c.cluster IS NOT NULL AS multi, p.source,
+               p.listing_id, p.observed_date, p._complete, p._fetched_key,
                p.is_prior, p.prior_entity, b.e.prob AS match_score,
                CASE WHEN b.rid IS NOT NULL THEN coalesce(b.e.reason, 'same entity on an earlier day') END AS match_reason,
                o.source || ':' || o.listing_id AS matched_to
@@ -76,9 +77,13 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                       PARTITION BY prior_entity ORDER BY votes DESC, cluster) = 1),
         won AS (SELECT cluster, arg_min(prior_entity, (first_seen, prior_entity)) AS entity_id,
                        min(first_seen) AS first_seen FROM claim GROUP BY cluster),
-        fresh AS (SELECT cluster, substr(sha256('{ID_VERSION}|entity|{kind.name}|' || min(source || chr(31) || listing_id)
-                                                || '|{day.isoformat()}'), 1, 32) AS entity_id
-                  FROM _nodes WHERE NOT is_prior GROUP BY cluster)
+        -- (A record alone in its cluster needs no aggregate: most of a day.)
+        keys AS (SELECT cluster, min(source || chr(31) || listing_id) AS k FROM _nodes
+                 WHERE NOT is_prior AND multi GROUP BY cluster
+                 UNION ALL
+                 SELECT cluster, source || chr(31) || listing_id AS k FROM _nodes WHERE NOT is_prior AND NOT multi),
+        fresh AS (SELECT cluster, substr(sha256('{ID_VERSION}|entity|{kind.name}|' || k || '|{day.isoformat()}'), 1, 32)
+                         AS entity_id FROM keys)
         SELECT f.cluster, coalesce(w.entity_id, f.entity_id) AS entity_id, w.entity_id IS NULL AS is_new,
                coalesce(w.first_seen, DATE '{day.isoformat()}') AS first_seen
         FROM fresh f LEFT JOIN won w USING (cluster)""")
@@ -105,27 +110,25 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
         TO {_q(members)} (FORMAT parquet, COMPRESSION zstd)""")
     lap('members')
 
-    # Canonical record per entity seen today: most complete, then most recent.
-    # Today's records are rows of the prepared file: rid = its row number.
+    # Canonical record per entity seen today: most complete, then most recent
+    # (observed, then fetched), then the smallest listing key. The ranks
+    # travel in `_nodes`, so the winner is an arg_min per cluster (a hash
+    # aggregate: no sort, no window, and none at all for a cluster of one);
+    # its whole record is then read back from the prepared file by row
+    # number (rid). A view: the wide rows flow straight into the state file
+    # below instead of into a table.
     today = f"read_parquet({_q(today_file)}, file_row_number = true)"
-    complete = " + ".join(f"(f.{c} IS NOT NULL)::INT" for c in res.completeness) or "0"
-    # Most recent fetch first, a missing fetch time last.
-    recency = ("coalesce(-epoch_us(f._fetched_at), 9223372036854775807), " if "_fetched_at" in con.sql(
-        f"SELECT * FROM {today} LIMIT 0").columns else "")
     price = kind.market_value
-    # The winner per entity is an arg_min over a sort key (a hash aggregate:
-    # no sort, no window), read from the file's narrow ranking columns; its
-    # whole record is then read back by row number. A view: the wide rows
-    # flow straight into the state file below instead of into a table.
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _canon AS
-        WITH r AS (
-            SELECT i.entity_id, any_value(i.first_seen) AS first_seen, count(*) AS records_today,
-                   list_sort(list_distinct(list(n.source))) AS sources_today,
-                   arg_min(n.rid, (-({complete}), -epoch_us(f.observed_date), {recency}f.source, f.listing_id)) AS rid
-            FROM {today} f JOIN _nodes n ON n.rid = f.file_row_number JOIN _ids i USING (cluster)
-            GROUP BY i.entity_id)
-        SELECT r.entity_id, r.first_seen, f.* EXCLUDE (file_row_number), r.records_today, r.sources_today
+        WITH w AS (
+            SELECT cluster, arg_min(rid, (-_complete, -epoch_us(observed_date), _fetched_key, source, listing_id)) AS rid,
+                   count(*) AS records_today, list_sort(list_distinct(list(source))) AS sources_today
+            FROM _nodes WHERE NOT is_prior AND multi GROUP BY cluster
+            UNION ALL
+            SELECT cluster, rid, 1 AS records_today, [source] AS sources_today FROM _nodes WHERE NOT is_prior AND NOT multi),
+        r AS (SELECT i.entity_id, i.first_seen, w.rid, w.records_today, w.sources_today FROM w JOIN _ids i USING (cluster))
+        SELECT r.entity_id, r.first_seen, f.* EXCLUDE (file_row_number, _complete), r.records_today, r.sources_today
         FROM r JOIN {today} f ON f.file_row_number = r.rid""")
     lap('canonical')
     record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]

@@ -58,11 +58,37 @@ def frequent_hashes(con: duckdb.DuckDBPyConnection, relation: str, column: str, 
     return [r[0] for r in rows]
 
 
-def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> tuple[str, str]:
-    """Two select lists: the first adds `_tok_<column>` (filtered token hashes),
-    the second, over the first's output, the MinHash slots mh_0..mh_{n-1} of
-    the minhash column's tokens. Two levels so each token list is computed
-    once, not once per slot."""
+def needs_slots(res: Resolution) -> bool:
+    """Whether a comparison reads the MinHash slots themselves; otherwise only
+    the LSH band keys are kept per record (a few integers instead of every
+    slot: the table of records is what the pair fetch joins on, twice)."""
+    return any(c.method == "minhash" for c in res.comparisons)
+
+
+def kept_token_columns(res: Resolution) -> set[str]:
+    """Token-list columns a comparison reads (the rest only feed MinHash)."""
+    return {token_column(c.column) for c in res.comparisons if c.method in ("jaccard", "minhash")}
+
+
+def lsh_bands(res: Resolution) -> list[list[str]]:
+    """The slots of each LSH band: band b = slots b*band .. b*band+band-1."""
+    if not res.minhash_column:
+        return []
+    return [[f"mh_{b * res.minhash_band + j}" for j in range(res.minhash_band)]
+            for b in range(res.minhash_slots // res.minhash_band)]
+
+
+def lsh_key_sql(slots: list[str]) -> str:
+    """A band's blocking key: NULL for a record without informative tokens."""
+    return f"CASE WHEN {slots[0]} IS NOT NULL THEN hash({', '.join(slots)}) END"
+
+
+def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> tuple[str, str, str]:
+    """Three select lists, each over the previous one's output: the first
+    adds `_tok_<column>` (filtered token hashes), the second the MinHash
+    slots mh_0..mh_{n-1} of the minhash column's tokens, the third the LSH
+    band keys lsh_<b> (then the slots are dropped unless a comparison reads
+    them). Levels so each token list is computed once, not once per slot."""
     items = []
     for column in tokenized(res):
         drop = frequent.get(column) or []
@@ -81,7 +107,16 @@ def token_select_sql(res: Resolution, frequent: dict[str, list[int]]) -> tuple[s
             # tokens: the record joins no LSH block.
             slots.append(f"CASE WHEN len({t}) > 0 THEN list_min(list_transform({t}, lambda x: xor(x, "
                          f"{_MASKS[i % len(_MASKS)]}::UBIGINT))) END AS mh_{i}")
-    return ", ".join(items), ", ".join(slots)
+    bands = [f"{lsh_key_sql(b)} AS lsh_{i}" for i, b in enumerate(lsh_bands(res))]
+    return ", ".join(items), ", ".join(slots), ", ".join(bands)
+
+
+def dropped_after_tokens(res: Resolution) -> list[str]:
+    """Columns the record table does not keep once tokens, slots and band keys exist."""
+    cols = [token_column(c) for c in tokenized(res) if token_column(c) not in kept_token_columns(res)]
+    if res.minhash_column and not needs_slots(res):
+        cols += [f"mh_{i}" for i in range(res.minhash_slots)]
+    return cols
 
 
 # Fixed 64-bit masks (hashes of "minhash-<i>"): slot i of every day and every
