@@ -65,3 +65,48 @@ def test_rules_and_cuts(batch):
     assert [15, 16] in parts
     # cluster label = smallest rid of the cluster
     assert all(got[r] == min(g) for g in parts for r in g)
+
+
+def _reference_components(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Plain union-find: label = smallest node of the component."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [find(x) for x in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1_000_000])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_components_match_a_reference_union_find(chunk, seed):
+    """Hook-and-jump over edges streamed in chunks gives the smallest node of
+    each component, for random forests, long chains in shuffled order and
+    cycles; nodes on no edge stay alone and are not marked."""
+    import random
+
+    from pipeline_assets.transforms.entities.cluster import components
+
+    rng = random.Random(seed)
+    n = 400
+    chain = list(range(100, 160))
+    rng.shuffle(chain)  # a long path whose nodes are not in order
+    edges = [(chain[i], chain[i + 1]) for i in range(len(chain) - 1)]
+    edges += [(rng.randrange(200, 400), rng.randrange(200, 400)) for _ in range(150)]
+    edges += [(10, 11), (11, 12), (12, 10)]  # a cycle
+    rng.shuffle(edges)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE e (a INTEGER, b INTEGER)")
+    con.executemany("INSERT INTO e VALUES (?, ?)", edges)
+    labels, touched = components(con, n, "SELECT a, b FROM e", chunk_rows=chunk)
+    assert labels.tolist() == _reference_components(n, edges)
+    on_edge = {x for e in edges for x in e}
+    assert touched.tolist() == [x in on_edge for x in range(n)]
+    assert labels[chain].tolist() == [100] * len(chain) and labels[0] == 0
+    con.close()

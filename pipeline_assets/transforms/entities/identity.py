@@ -120,16 +120,20 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     today = f"read_parquet({_q(today_file)}, file_row_number = true)"
     price = kind.market_value
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW _canon AS
+        CREATE OR REPLACE TEMP TABLE _win AS
         WITH w AS (
             SELECT cluster, arg_min(rid, (-_complete, -epoch_us(observed_date), _fetched_key, source, listing_id)) AS rid,
                    count(*) AS records_today, list_sort(list_distinct(list(source))) AS sources_today
             FROM _nodes WHERE NOT is_prior AND multi GROUP BY cluster
             UNION ALL
             SELECT cluster, rid, 1 AS records_today, [source] AS sources_today FROM _nodes WHERE NOT is_prior AND NOT multi),
-        r AS (SELECT i.entity_id, i.first_seen, w.rid, w.records_today, w.sources_today FROM w JOIN _ids i USING (cluster))
+        SELECT i.entity_id, i.first_seen, w.rid, w.records_today, w.sources_today FROM w JOIN _ids i USING (cluster)""")
+    # Narrow winners first (a table: the join below then builds on it, not on
+    # the wide file), wide rows joined last.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW _canon AS
         SELECT r.entity_id, r.first_seen, f.* EXCLUDE (file_row_number, _complete), r.records_today, r.sources_today
-        FROM r JOIN {today} f ON f.file_row_number = r.rid""")
+        FROM _win r JOIN {today} f ON f.file_row_number = r.rid""")
     lap('canonical')
     record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]
     record_cols.append("listing_id")
@@ -217,7 +221,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     n_merges = con.execute("SELECT count(*) FROM _merges").fetchall()[0][0]
     n_edges = con.execute("SELECT count(*) FROM edges").fetchall()[0][0]
     con.execute("DROP VIEW IF EXISTS _canon")
-    for name in ("_nodes", "_merges", "_ids", "_prev"):
+    for name in ("_nodes", "_merges", "_ids", "_prev", "_win"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
             "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
