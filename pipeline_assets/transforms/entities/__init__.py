@@ -272,17 +272,22 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
          .collect().write_parquet(kept_file))
     histogram = pl.DataFrame({"bucket": pl.Series(range(10), dtype=pl.Int8), "len": buckets}).filter(pl.col("len") > 0)
     # Clustering edges, in DuckDB: matches, plus listings that were one
-    # entity before (unless a rule forbids it: a conflicting pair's
-    # probability is 0, so only those prior links need the check).
+    # entity before, unless a rule forbids it. A conflicting pair's
+    # probability is 0, so only those prior links need the check, and it is
+    # made against the conflicting pairs among them (a semi join on the few
+    # prior links, streaming over the pair file), never against a hash table
+    # of every conflicting pair of the day.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE edges AS
-        WITH e AS (
+        WITH prior AS (
+            SELECT x.rid AS a, y.rid AS b FROM prep x JOIN prep y
+            ON x.prior_entity = y.prior_entity AND x.rid < y.rid),
+        bad AS (SELECT a, b FROM read_parquet({_q(gamma_file)}) g SEMI JOIN prior USING (a, b) WHERE g.conflict),
+        e AS (
             SELECT a, b, prob FROM read_parquet({_q(kept_file)}) WHERE prob >= {res.match_probability}
             UNION ALL
-            SELECT x.rid AS a, y.rid AS b, 1.0 AS prob FROM prep x JOIN prep y
-            ON x.prior_entity = y.prior_entity AND x.rid < y.rid),
-        bad AS (SELECT a, b FROM read_parquet({_q(gamma_file)}) WHERE conflict)
-        SELECT a, b, max(prob) AS prob FROM e ANTI JOIN bad USING (a, b) GROUP BY a, b""")
+            SELECT a, b, 1.0 AS prob FROM prior ANTI JOIN bad USING (a, b))
+        SELECT a, b, max(prob) AS prob FROM e GROUP BY a, b""")
     timings["score"] = time.perf_counter() - t
     rss["score"] = _rss_mb()
 

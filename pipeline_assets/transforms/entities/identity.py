@@ -29,6 +29,12 @@ def _q(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _fresh_id_sql(kind: Kind, day: date, key: str) -> str:
+    """A new entity's id: a hash of its smallest listing key (source, unit
+    separator, listing_id) and the day, so a re-run gives the same id."""
+    return f"substr(sha256('{ID_VERSION}|entity|{kind.name}|' || {key} || '|{day.isoformat()}'), 1, 32)"
+
+
 def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kind: Kind, day: date,
                prev: Path | None, out: Path, res: Resolution) -> dict:
     laps: dict[str, float] = {}
@@ -59,7 +65,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                CASE WHEN b.rid IS NOT NULL THEN coalesce(b.e.reason, 'same entity on an earlier day') END AS match_reason,
                o.source || ':' || o.listing_id AS matched_to
         FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN best b USING (rid)
-        LEFT JOIN prep o ON o.rid = b.e.other""")
+        LEFT JOIN (SELECT rid, source, listing_id FROM prep SEMI JOIN clusters USING (rid)) o ON o.rid = b.e.other""")
     lap('best_edges')
     prev_entities = (f"SELECT entity_id, first_seen FROM read_parquet({_q(prev / ENTITIES)})" if prev else
                      "SELECT NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen LIMIT 0")
@@ -82,8 +88,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                  WHERE NOT is_prior AND multi GROUP BY cluster
                  UNION ALL
                  SELECT cluster, source || chr(31) || listing_id AS k FROM _nodes WHERE NOT is_prior AND NOT multi),
-        fresh AS (SELECT cluster, substr(sha256('{ID_VERSION}|entity|{kind.name}|' || k || '|{day.isoformat()}'), 1, 32)
-                         AS entity_id FROM keys)
+        fresh AS (SELECT cluster, {_fresh_id_sql(kind, day, "k")} AS entity_id FROM keys)
         SELECT f.cluster, coalesce(w.entity_id, f.entity_id) AS entity_id, w.entity_id IS NULL AS is_new,
                coalesce(w.first_seen, DATE '{day.isoformat()}') AS first_seen
         FROM fresh f LEFT JOIN won w USING (cluster)""")
@@ -113,27 +118,40 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     # Canonical record per entity seen today: most complete, then most recent
     # (observed, then fetched), then the smallest listing key. The ranks
     # travel in `_nodes`, so the winner is an arg_min per cluster (a hash
-    # aggregate: no sort, no window, and none at all for a cluster of one);
-    # its whole record is then read back from the prepared file by row
-    # number (rid). A view: the wide rows flow straight into the state file
-    # below instead of into a table.
+    # aggregate: no sort, no window). Its whole record is then read back from
+    # the prepared file by row number (rid), in one pass over the file.
+    #
+    # Most of a day's records are new and alone in their cluster: such a
+    # record is its own canonical record and its entity id is a function of
+    # the row (the fresh id above), so it needs no lookup. `_spec` holds only
+    # the others (records of multi-record clusters and records of earlier
+    # entities), the winners with their entity and the losers without: the
+    # read-back joins the wide rows against that smaller table, which a day
+    # of 10M records keeps in memory instead of spilling every wide row.
     today = f"read_parquet({_q(today_file)}, file_row_number = true)"
     price = kind.market_value
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _win AS
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _spec AS
         WITH w AS (
-            SELECT cluster, arg_min(rid, (-_complete, -epoch_us(observed_date), _fetched_key, source, listing_id)) AS rid,
+            SELECT cluster, arg_min(rid, (-_complete, -epoch_us(observed_date), _fetched_key, source, listing_id)) AS win,
                    count(*) AS records_today, list_sort(list_distinct(list(source))) AS sources_today
-            FROM _nodes WHERE NOT is_prior AND multi GROUP BY cluster
-            UNION ALL
-            SELECT cluster, rid, 1 AS records_today, [source] AS sources_today FROM _nodes WHERE NOT is_prior AND NOT multi),
-        SELECT i.entity_id, i.first_seen, w.rid, w.records_today, w.sources_today FROM w JOIN _ids i USING (cluster)""")
-    # Narrow winners first (a table: the join below then builds on it, not on
-    # the wide file), wide rows joined last.
+            FROM _nodes WHERE NOT is_prior AND (multi OR prior_entity IS NOT NULL) GROUP BY cluster)
+        SELECT n.rid, CASE WHEN n.rid = w.win THEN i.entity_id END AS entity_id,
+               CASE WHEN n.rid = w.win THEN i.first_seen END AS first_seen,
+               CASE WHEN n.rid = w.win THEN w.records_today END AS records_today,
+               CASE WHEN n.rid = w.win THEN w.sources_today END AS sources_today
+        FROM _nodes n JOIN w USING (cluster) JOIN _ids i USING (cluster)
+        WHERE NOT n.is_prior""")
+    # A view: the wide rows flow straight into the state file below instead
+    # of into a table.
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _canon AS
-        SELECT r.entity_id, r.first_seen, f.* EXCLUDE (file_row_number, _complete), r.records_today, r.sources_today
-        FROM _win r JOIN {today} f ON f.file_row_number = r.rid""")
+        SELECT coalesce(s.entity_id, {_fresh_id_sql(kind, day, "f.source || chr(31) || f.listing_id")}) AS entity_id,
+               coalesce(s.first_seen, DATE '{day.isoformat()}') AS first_seen,
+               f.* EXCLUDE (file_row_number, _complete),
+               coalesce(s.records_today, 1) AS records_today, coalesce(s.sources_today, [f.source]) AS sources_today
+        FROM {today} f LEFT JOIN _spec s ON s.rid = f.file_row_number
+        WHERE s.rid IS NULL OR s.entity_id IS NOT NULL""")
     lap('canonical')
     record_cols = [c for c in CANONICAL_SCHEMA if c in con.sql("SELECT * FROM _canon LIMIT 0").columns]
     record_cols.append("listing_id")
@@ -221,7 +239,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
     n_merges = con.execute("SELECT count(*) FROM _merges").fetchall()[0][0]
     n_edges = con.execute("SELECT count(*) FROM edges").fetchall()[0][0]
     con.execute("DROP VIEW IF EXISTS _canon")
-    for name in ("_nodes", "_merges", "_ids", "_prev", "_win"):
+    for name in ("_nodes", "_merges", "_ids", "_prev", "_spec"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return {"members": members, "entities": entities, "state": state, "pairs": pairs, "merges": merges_file,
             "stats": {"entities": int(n_entities[0]), "largest_cluster": int(n_entities[1] or 0),
