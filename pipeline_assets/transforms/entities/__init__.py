@@ -32,6 +32,7 @@ from typing import Iterable
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..kinds import CANONICAL_SCHEMA, Kind
@@ -219,6 +220,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     finally:
         if writer is not None:
             writer.close()
+    pa.default_memory_pool().release_unused()
     if writer is None:
         empty = {"a": pl.Int64, "b": pl.Int64, **{f"g_{c.name}": pl.Int8 for c in res.comparisons},
                  "conflict": pl.Boolean}
@@ -256,8 +258,12 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     buckets = np.zeros(10, dtype=np.int64)
     writer = None
     try:
-        for batch in pq.ParquetFile(str(gamma_file)).iter_batches(batch_size=500_000):
-            df = scored(pl.from_arrow(batch).lazy()).collect()
+        # Row group by row group (each is one comparison batch): pyarrow's
+        # iter_batches pre-buffers ahead and held most of a 10M-record day's
+        # pair file (0.9 GB) by the end of the loop.
+        gamma_pf = pq.ParquetFile(str(gamma_file))
+        for i in range(gamma_pf.num_row_groups):
+            df = scored(pl.from_arrow(gamma_pf.read_row_group(i)).lazy()).collect()
             buckets += np.bincount(np.clip(np.floor(df["prob"].to_numpy() * 10), 0, 9).astype(np.int64),
                                    minlength=10)
             tbl = (df.lazy().filter(pl.col("prob") >= min(0.5, res.match_probability))
@@ -267,6 +273,8 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     finally:
         if writer is not None:
             writer.close()
+    # Freed Arrow buffers go back to the OS now, not at the end of the day.
+    pa.default_memory_pool().release_unused()
     if writer is None:
         (scored(pl.scan_parquet(str(gamma_file))).with_columns(reason_expr(res).alias("reason"))
          .collect().write_parquet(kept_file))
