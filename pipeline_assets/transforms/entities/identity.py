@@ -46,26 +46,30 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
         t_lap[0] = now
 
     # Best in-cluster edge per record: its score, the partner and why (ties:
-    # the smaller partner rid, so a re-run picks the same one).
+    # the smaller partner rid, so a re-run picks the same one). A window
+    # (a sort, which spills) over integer ends, and the reason joined to the
+    # one winning pair afterwards: an arg_max whose state carries the reason
+    # string is a hash-aggregate state DuckDB cannot spill, and it ran out of
+    # a 1 GB limit on a 10M-record day of jobs.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _nodes AS
         WITH ie AS (
                 SELECT e.a, e.b, e.prob FROM edges e
                 JOIN clusters ca ON ca.rid = e.a JOIN clusters cb ON cb.rid = e.b
                 WHERE ca.cluster = cb.cluster),
+             ends AS (SELECT a AS rid, b AS other, prob FROM ie UNION ALL SELECT b AS rid, a AS other, prob FROM ie),
+             best AS (SELECT rid, other, prob FROM ends
+                      QUALIFY row_number() OVER (PARTITION BY rid ORDER BY prob DESC, other) = 1),
              why AS (SELECT a, b, reason FROM read_parquet({_q(kept)}) WHERE prob >= {res.match_probability}),
-             r AS (SELECT ie.*, why.reason FROM ie LEFT JOIN why USING (a, b)),
-             ends AS (SELECT a AS rid, b AS other, prob, reason FROM r
-                      UNION ALL SELECT b AS rid, a AS other, prob, reason FROM r),
-             best AS (SELECT rid, arg_max({{'other': other, 'prob': prob, 'reason': reason}}, (prob, -other)) AS e
-                      FROM ends GROUP BY rid)
+             bw AS (SELECT best.rid, best.other, best.prob, why.reason FROM best LEFT JOIN why
+                    ON why.a = least(best.rid, best.other) AND why.b = greatest(best.rid, best.other))
         SELECT p.rid, coalesce(c.cluster, p.rid) AS cluster, c.cluster IS NOT NULL AS multi, p.source,
                p.listing_id, p.observed_date, p._complete, p._fetched_key,
-               p.is_prior, p.prior_entity, b.e.prob AS match_score,
-               CASE WHEN b.rid IS NOT NULL THEN coalesce(b.e.reason, 'same entity on an earlier day') END AS match_reason,
+               p.is_prior, p.prior_entity, b.prob AS match_score,
+               CASE WHEN b.rid IS NOT NULL THEN coalesce(b.reason, 'same entity on an earlier day') END AS match_reason,
                o.source || ':' || o.listing_id AS matched_to
-        FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN best b USING (rid)
-        LEFT JOIN (SELECT rid, source, listing_id FROM prep SEMI JOIN clusters USING (rid)) o ON o.rid = b.e.other""")
+        FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN bw b USING (rid)
+        LEFT JOIN (SELECT rid, source, listing_id FROM prep SEMI JOIN clusters USING (rid)) o ON o.rid = b.other""")
     lap('best_edges')
     prev_entities = (f"SELECT entity_id, first_seen FROM read_parquet({_q(prev / ENTITIES)})" if prev else
                      "SELECT NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen LIMIT 0")
