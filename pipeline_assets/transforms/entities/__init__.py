@@ -240,6 +240,9 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     patterns = (pl.scan_parquet(str(gamma_file)).group_by(g_cols).agg(pl.len().alias("n"))
                 .collect(engine="streaming"))
     weights = estimate(patterns, u, res)
+    # The pair tables are not read again: free their share of DuckDB's memory
+    # for the joins of clustering and identity.
+    con.execute("DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs")
     timings["weights"] = time.perf_counter() - t
     rss["weights"] = _rss_mb()
 

@@ -47,29 +47,38 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
 
     # Best in-cluster edge per record: its score, the partner and why (ties:
     # the smaller partner rid, so a re-run picks the same one). A window
-    # (a sort, which spills) over integer ends, and the reason joined to the
-    # one winning pair afterwards: an arg_max whose state carries the reason
-    # string is a hash-aggregate state DuckDB cannot spill, and it ran out of
-    # a 1 GB limit on a 10M-record day of jobs.
+    # (a sort, which spills) over integer ends, then the reason and the
+    # partner's key joined to the one winning pair, one join per statement:
+    # an arg_max whose state carried the reason string could not spill, and
+    # neither could one statement holding four hash joins at once (both ran
+    # out of a 1 GB limit on a 10M-record day of jobs).
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _nodes AS
+        CREATE OR REPLACE TEMP TABLE _best AS
         WITH ie AS (
                 SELECT e.a, e.b, e.prob FROM edges e
                 JOIN clusters ca ON ca.rid = e.a JOIN clusters cb ON cb.rid = e.b
                 WHERE ca.cluster = cb.cluster),
-             ends AS (SELECT a AS rid, b AS other, prob FROM ie UNION ALL SELECT b AS rid, a AS other, prob FROM ie),
-             best AS (SELECT rid, other, prob FROM ends
-                      QUALIFY row_number() OVER (PARTITION BY rid ORDER BY prob DESC, other) = 1),
-             why AS (SELECT a, b, reason FROM read_parquet({_q(kept)}) WHERE prob >= {res.match_probability}),
-             bw AS (SELECT best.rid, best.other, best.prob, why.reason FROM best LEFT JOIN why
-                    ON why.a = least(best.rid, best.other) AND why.b = greatest(best.rid, best.other))
+             ends AS (SELECT a AS rid, b AS other, prob FROM ie UNION ALL SELECT b AS rid, a AS other, prob FROM ie)
+        SELECT rid, other, prob FROM ends
+        QUALIFY row_number() OVER (PARTITION BY rid ORDER BY prob DESC, other) = 1""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _best_why AS
+        SELECT b.rid, b.other, b.prob, w.reason FROM _best b
+        LEFT JOIN (SELECT a, b, reason FROM read_parquet({_q(kept)}) WHERE prob >= {res.match_probability}) w
+        ON w.a = least(b.rid, b.other) AND w.b = greatest(b.rid, b.other)""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _best AS
+        SELECT b.*, o.source || ':' || o.listing_id AS matched_to FROM _best_why b JOIN prep o ON o.rid = b.other""")
+    con.execute("DROP TABLE _best_why")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _nodes AS
         SELECT p.rid, coalesce(c.cluster, p.rid) AS cluster, c.cluster IS NOT NULL AS multi, p.source,
                p.listing_id, p.observed_date, p._complete, p._fetched_key,
                p.is_prior, p.prior_entity, b.prob AS match_score,
                CASE WHEN b.rid IS NOT NULL THEN coalesce(b.reason, 'same entity on an earlier day') END AS match_reason,
-               o.source || ':' || o.listing_id AS matched_to
-        FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN bw b USING (rid)
-        LEFT JOIN (SELECT rid, source, listing_id FROM prep SEMI JOIN clusters USING (rid)) o ON o.rid = b.other""")
+               b.matched_to
+        FROM prep p LEFT JOIN clusters c USING (rid) LEFT JOIN _best b USING (rid)""")
+    con.execute("DROP TABLE _best")
     lap('best_edges')
     prev_entities = (f"SELECT entity_id, first_seen FROM read_parquet({_q(prev / ENTITIES)})" if prev else
                      "SELECT NULL::VARCHAR AS entity_id, NULL::DATE AS first_seen LIMIT 0")
