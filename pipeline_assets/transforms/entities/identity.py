@@ -23,6 +23,11 @@ from ..kinds.resolution import Resolution
 
 MEMBERS, ENTITIES = "members.parquet", "entities.parquet"
 ID_VERSION = "v1"
+# Rows per row group of files of whole records. The writer buffers a row
+# group per thread, and at DuckDB's default (122,880) two buffers of job
+# postings with their descriptions took half of a 1 GB limit, enough to run
+# a 10M-record day out of memory next to the read-back's hash table.
+WIDE_ROW_GROUP = 16_384
 
 
 def _q(path: Path | str) -> str:
@@ -214,10 +219,10 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
         UNION ALL BY NAME
         -- today's entities are exactly those of _ids (cheaper than re-reading t)
         SELECT * FROM _prev ANTI JOIN _ids USING (entity_id))
-        TO {_q(state / ENTITIES)} (FORMAT parquet, COMPRESSION zstd)""")
+        TO {_q(state / ENTITIES)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})""")
     lap('entities')
     con.execute(f"COPY (SELECT * FROM read_parquet({_q(state / ENTITIES)}) WHERE last_seen = DATE '{day.isoformat()}') "
-                f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd)")
+                f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})")
     lap('entities_file')
     prev_members = (f"""SELECT m.source, m.listing_id, coalesce(g.into_entity, m.entity_id) AS entity_id,
                                m.first_seen, m.last_seen
