@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline_assets.transforms.entities import resolve_day
+from pipeline_assets.transforms.entities import compare, resolve_day
 from pipeline_assets.transforms.hashing import listing_id
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, get_kind
 from pipeline_assets.transforms.kinds.resolution import BlockingKey
@@ -174,20 +174,23 @@ def test_oversized_block_uses_a_sorted_window(tmp_path):
     assert entity_of(m2, "dealer", "D1", D1) != entity_of(m2, "market", "M1", D1)
 
 
-def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path):
+def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path, monkeypatch):
     """The resolver keeps its per-record state in DuckDB and must not depend
     on DuckDB's row order or thread count: a run with two threads, insertion
     order off (the pipeline's DuckDBResource setting) and a 48 MB limit (twice
     the least this day runs in) gives the same members, scores and canonical
-    records as a single-threaded, order-preserving one without a limit."""
+    records as a single-threaded, order-preserving one without a limit. The
+    tight run also compares its pairs in small batches (distinct low-cardinality
+    values are coded per batch), which must not change a score either."""
     frames = er_data.generate(3000, "vehicles", seed=5, days=(D1,))
     path = er_data.write_days(frames, tmp_path / "gen")[D1]
-    outs = {}
+    outs, batches = {}, {}
     for name, config in {
         "roomy": {"threads": 1, "preserve_insertion_order": True},
         "tight": {"threads": 2, "preserve_insertion_order": False, "memory_limit": "48MB",
                   "temp_directory": str(tmp_path / "spill")},
     }.items():
+        monkeypatch.setattr(compare, "BATCH_ROWS", 1_000 if name == "tight" else 10_000_000)
         con = duckdb.connect(config=config)
         try:
             res = resolve_day(con, str(path), VEH, D1, None, tmp_path / name)
@@ -196,7 +199,10 @@ def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path):
         members = pl.read_parquet(res.members).sort("source", "listing_id")
         entities = pl.read_parquet(res.entities).sort("entity_id")
         outs[name] = (members, entities, res.stats["matched_pairs"])
+        batches[name] = (res.stats["compare_batches"], res.stats["candidate_pairs"])
     (m1, e1, n1), (m2, e2, n2) = outs["roomy"], outs["tight"]
+    assert batches["roomy"][0] == 1
+    assert batches["tight"][0] >= batches["tight"][1] // 1_000 > 5
     assert m1.height > 4000 and e1.height < 0.8 * m1.height  # something was resolved
     assert n1 == n2
     assert m1.equals(m2)

@@ -212,8 +212,10 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     t = time.perf_counter()
     gamma_file = out / "_gamma.parquet"
     writer = None
+    n_batches = 0
     try:
         for batch in gamma_batches(con, res, "pairs"):
+            n_batches += 1
             tbl = batch.to_arrow()
             writer = writer or pq.ParquetWriter(str(gamma_file), tbl.schema, compression="zstd")
             writer.write_table(tbl)
@@ -320,6 +322,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     timings["total"] = time.perf_counter() - t0
     rss["total"] = _rss_mb()
     stats = {"records": int(n_today), "carried_entities": int(n_carried), "candidate_pairs": int(n_pairs),
+             "compare_batches": n_batches,
              "blocking": block_stats, "score_histogram": histogram, **cl_stats, **result.pop("stats"),
              "seconds": {k: round(v, 3) for k, v in timings.items()}, "rss_mb": rss, "em_iterations": weights.em_iterations,
              "prior": weights.prior}
