@@ -185,19 +185,33 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_record
     n_conflict, batches = con.execute(
         "SELECT count(*) FILTER (WHERE conflict), list(DISTINCT batch) FROM _bad").fetchall()[0]
     cl = "".join(f", p.{c}" for c in res.cannot_link)
+    # The records and edges of every batch, gathered in one pass each: a
+    # query per batch against the day's `edges`, `clusters` and `prep` made
+    # the repair quadratic (batches grow with the day, and so does each scan).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _bad_nodes AS
+        SELECT b.batch, p.rid, c.cluster, p.source, p.observed_date{cl}
+        FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid) ORDER BY b.batch""")
+    # A component cut for size is rebuilt from its strong edges only.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _bad_edges AS
+        SELECT b.batch, e.a, e.b, e.prob FROM edges e JOIN clusters c ON c.rid = e.a JOIN _bad b USING (cluster)
+        WHERE e.prob >= CASE WHEN b.strong OR b.too_big THEN {res.split_probability}
+                             ELSE {res.match_probability} END
+        ORDER BY b.batch""")
+    # New labels are collected and applied in one UPDATE at the end (one
+    # UPDATE per batch would scan `clusters` once per batch).
+    con.execute("CREATE OR REPLACE TEMP TABLE _fixes (rid BIGINT, cluster BIGINT)")
     for batch in sorted(batches or []):
-        bad_nodes = con.sql(f"""
-            SELECT p.rid, c.cluster, p.source, p.observed_date{cl}
-            FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid) WHERE b.batch = {int(batch)}""").pl()
-        # A component cut for size is rebuilt from its strong edges only.
-        bad_edges = con.sql(f"""
-            SELECT e.a, e.b, e.prob FROM edges e JOIN clusters c ON c.rid = e.a JOIN _bad b USING (cluster)
-            WHERE b.batch = {int(batch)}
-              AND e.prob >= CASE WHEN b.strong OR b.too_big THEN {res.split_probability}
-                                 ELSE {res.match_probability} END""").pl()
+        bad_nodes = con.sql(f"SELECT * EXCLUDE (batch) FROM _bad_nodes WHERE batch = {int(batch)}").pl()
+        bad_edges = con.sql(f"SELECT a, b, prob FROM _bad_edges WHERE batch = {int(batch)}").pl()
         fixes = _greedy(bad_nodes, bad_edges, res)
-        _relabel(con, np.fromiter(fixes.keys(), np.int64, len(fixes)),
-                 np.fromiter(fixes.values(), np.int64, len(fixes)), strong=True)
+        con.register("_fx", pa.table({"rid": pa.array(np.fromiter(fixes.keys(), np.int64, len(fixes))),
+                                      "cluster": pa.array(np.fromiter(fixes.values(), np.int64, len(fixes)))}))
+        con.execute("INSERT INTO _fixes SELECT rid, cluster FROM _fx")
+        con.unregister("_fx")
         del bad_nodes, bad_edges, fixes
+    con.execute("UPDATE clusters SET cluster = f.cluster, strong = true FROM _fixes f WHERE clusters.rid = f.rid")
+    con.execute("DROP TABLE _fixes; DROP TABLE IF EXISTS _bad_nodes; DROP TABLE IF EXISTS _bad_edges")
     con.execute("DROP TABLE IF EXISTS _bad")
     return {"components_split_for_size": split_big, "components_split_for_conflicts": int(n_conflict or 0)}
