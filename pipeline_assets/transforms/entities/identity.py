@@ -12,6 +12,8 @@ file by row number (`rid` is the file's row number), so the wide columns
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -120,16 +122,20 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
         GROUP BY n.prior_entity""")
 
     members = out / "members.parquet"
+    # Records per entity: a hash aggregate over multi-record clusters only
+    # (a cluster is one entity), not a window over every record of the day.
     con.execute(f"""
-        COPY (SELECT n.source, n.listing_id, n.observed_date, i.entity_id,
+        COPY (WITH sizes AS (SELECT cluster, count(*) AS n FROM _nodes WHERE NOT is_prior AND multi GROUP BY cluster)
+              SELECT n.source, n.listing_id, n.observed_date, i.entity_id,
                      n.match_score, n.match_reason, n.matched_to,
                      CASE WHEN n.prior_entity = i.entity_id THEN 'known'
                           WHEN n.prior_entity IN (SELECT merged FROM _merges) THEN 'merged'
                           WHEN n.prior_entity IS NOT NULL THEN 'split'
                           WHEN i.is_new THEN 'new_entity'
                           ELSE 'joined' END AS link,
-                     count(*) OVER (PARTITION BY i.entity_id) AS entity_records
-              FROM _nodes n JOIN _ids i USING (cluster) WHERE NOT n.is_prior ORDER BY n.source, n.listing_id)
+                     coalesce(z.n, 1) AS entity_records
+              FROM _nodes n JOIN _ids i USING (cluster) LEFT JOIN sizes z USING (cluster)
+              WHERE NOT n.is_prior ORDER BY n.source, n.listing_id)
         TO {_q(members)} (FORMAT parquet, COMPRESSION zstd)""")
     lap('members')
 
@@ -200,10 +206,9 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                         0::BIGINT AS days_seen, {price} AS price_first, {price} AS price_last, {price} AS price_min,
                         {price} AS price_max, 0::BIGINT AS price_changes, entity_kind, records_today, sources_today,
                         {', '.join(record_cols)} FROM ({today_sql}) LIMIT 0""")
-    # The state: every entity known so far, today's updated. Written once;
-    # today's entities are read back from it (no wide table in DuckDB).
-    state = out / "state"
-    state.mkdir(exist_ok=True)
+    # Today's entities, written once. The state (every entity known so far)
+    # is that file plus the earlier entities not seen today; on a first day
+    # it is the same file, linked rather than rewritten.
     con.execute(f"""
         COPY (
         WITH t AS ({today_sql})
@@ -215,15 +220,25 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                                                     AND p.price_last IS NOT NULL AND t._price_today IS NOT NULL)::INT
                     AS BIGINT) AS price_changes,
                CAST(t.records_today AS BIGINT) AS records_today, t.sources_today, {', '.join('t.' + c for c in record_cols)}
-        FROM t LEFT JOIN _prev p USING (entity_id)
-        UNION ALL BY NAME
-        -- today's entities are exactly those of _ids (cheaper than re-reading t)
-        SELECT * FROM _prev ANTI JOIN _ids USING (entity_id))
-        TO {_q(state / ENTITIES)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})""")
+        FROM t LEFT JOIN _prev p USING (entity_id))
+        TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})""")
     lap('entities')
-    con.execute(f"COPY (SELECT * FROM read_parquet({_q(state / ENTITIES)}) WHERE last_seen = DATE '{day.isoformat()}') "
-                f"TO {_q(entities)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})")
-    lap('entities_file')
+    state = out / "state"
+    state.mkdir(exist_ok=True)
+    (state / ENTITIES).unlink(missing_ok=True)
+    if prev_sql:
+        # Today's entities are exactly those of _ids.
+        con.execute(f"""
+            COPY (SELECT * FROM read_parquet({_q(entities)})
+                  UNION ALL BY NAME
+                  SELECT * FROM _prev ANTI JOIN _ids USING (entity_id))
+            TO {_q(state / ENTITIES)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {WIDE_ROW_GROUP})""")
+    else:
+        try:
+            os.link(entities, state / ENTITIES)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(entities, state / ENTITIES)
+    lap('state_entities')
     prev_members = (f"""SELECT m.source, m.listing_id, coalesce(g.into_entity, m.entity_id) AS entity_id,
                                m.first_seen, m.last_seen
                         FROM read_parquet({_q(prev / MEMBERS)}) m LEFT JOIN _merges g ON g.merged = m.entity_id"""
@@ -239,7 +254,7 @@ def identities(con: duckdb.DuckDBPyConnection, kept: Path, today_file: Path, kin
                    CASE WHEN t.source IS NOT NULL THEN DATE '{day.isoformat()}' ELSE p.last_seen END AS last_seen
             FROM t FULL OUTER JOIN p USING (source, listing_id) ORDER BY source, listing_id)
         TO {_q(state / MEMBERS)} (FORMAT parquet, COMPRESSION zstd)""")
-    lap('state')
+    lap('state_members')
 
     pairs = out / "pairs.parquet"
     g_cols = "".join(f", k.{c}" for c in con.sql(f"SELECT * FROM read_parquet({_q(kept)}) LIMIT 0").columns
