@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline_assets.transforms.entities import compare, resolve_day
+from pipeline_assets.transforms.entities import compare, fetch, resolve_day
 from pipeline_assets.transforms.hashing import listing_id
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, get_kind
 from pipeline_assets.transforms.kinds.resolution import BlockingKey
@@ -191,6 +191,8 @@ def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path, monke
                   "temp_directory": str(tmp_path / "spill")},
     }.items():
         monkeypatch.setattr(compare, "BATCH_ROWS", 1_000 if name == "tight" else 10_000_000)
+        # Tight: records fetched through many small slices (fetch.py).
+        monkeypatch.setattr(fetch, "SLICE_ROWS", 400 if name == "tight" else None)
         con = duckdb.connect(config=config)
         try:
             res = resolve_day(con, str(path), VEH, D1, None, tmp_path / name)
@@ -199,9 +201,10 @@ def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path, monke
         members = pl.read_parquet(res.members).sort("source", "listing_id")
         entities = pl.read_parquet(res.entities).sort("entity_id")
         outs[name] = (members, entities, res.stats["matched_pairs"])
-        batches[name] = (res.stats["compare_batches"], res.stats["candidate_pairs"])
+        batches[name] = (res.stats["compare_batches"], res.stats["candidate_pairs"], res.stats["compare_slices"])
     (m1, e1, n1), (m2, e2, n2) = outs["roomy"], outs["tight"]
-    assert batches["roomy"][0] == 1
+    assert batches["roomy"][0] == 1 and batches["roomy"][2] == 1
+    assert batches["tight"][2] > 10
     assert batches["tight"][0] >= batches["tight"][1] // 1_000 > 5
     assert m1.height > 4000 and e1.height < 0.8 * m1.height  # something was resolved
     assert n1 == n2

@@ -137,7 +137,7 @@ def resolve_entities(context: AssetExecutionContext, lake: LakeResource, duckdb:
         "kind": k, "records": s["records"], "entities": s["entities"], "matched_pairs": s["matched_pairs"],
         "largest_cluster": s["largest_cluster"], "candidate_pairs": s["candidate_pairs"],
         "carried_entities": s["carried_entities"], "merged_entities": s["merged_entities"],
-        "seconds": s["seconds"]["total"]} for k, s in stats.items()])
+        "compare_slices": s["compare_slices"], "seconds": s["seconds"]["total"]} for k, s in stats.items()])
     hist = pl.concat([s["score_histogram"].with_columns(pl.lit(k).alias("kind")) for k, s in stats.items()])
     hist = hist.with_columns((pl.col("bucket").cast(pl.Float64) / 10).alias("prob_from")).select(
         "kind", "prob_from", pl.col("len").alias("pairs"))

@@ -213,8 +213,9 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     gamma_file = out / "_gamma.parquet"
     writer = None
     n_batches = 0
+    fetch_stats: dict = {}
     try:
-        for batch in gamma_batches(con, res, "pairs"):
+        for batch in gamma_batches(con, res, "pairs", out / "_fetch", stats=fetch_stats):
             n_batches += 1
             tbl = batch.to_arrow()
             writer = writer or pq.ParquetWriter(str(gamma_file), tbl.schema, compression="zstd")
@@ -233,7 +234,7 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     # 4. Weights: u from random pairs, m by EM over the distinct patterns.
     t = time.perf_counter()
     random_pairs(con, min(res.u_sample_pairs, max(n_today * 2, 1000)))
-    gamma_u = pl.concat(list(gamma_batches(con, res, "upairs")) or [pl.DataFrame(
+    gamma_u = pl.concat(list(gamma_batches(con, res, "upairs", out / "_fetch")) or [pl.DataFrame(
         schema={f"g_{c.name}": pl.Int8 for c in res.comparisons})], how="diagonal")
     u = u_probabilities(gamma_u, res)
     g_cols = [f"g_{c.name}" for c in res.comparisons]
@@ -322,7 +323,8 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     timings["total"] = time.perf_counter() - t0
     rss["total"] = _rss_mb()
     stats = {"records": int(n_today), "carried_entities": int(n_carried), "candidate_pairs": int(n_pairs),
-             "compare_batches": n_batches,
+             "compare_batches": n_batches, "compare_slices": fetch_stats.get("slices", 0),
+             "slice_rows": fetch_stats.get("slice_rows", 0),
              "blocking": block_stats, "score_histogram": histogram, **cl_stats, **result.pop("stats"),
              "seconds": {k: round(v, 3) for k, v in timings.items()}, "rss_mb": rss, "em_iterations": weights.em_iterations,
              "prior": weights.prior}

@@ -9,6 +9,7 @@ per pair.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import duckdb
@@ -17,7 +18,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 
 from ..kinds.resolution import Comparison, Resolution
-from .tokens import token_column
+from .fetch import pair_batches
 
 NULL_LEVEL = -1
 # Candidate pairs per comparison batch. A batch's working set (both sides'
@@ -27,30 +28,6 @@ NULL_LEVEL = -1
 # peak of the whole day; at 100,000 it stays under 0.7 GB, for a few seconds
 # more per 10M records.
 BATCH_ROWS = 100_000
-
-
-def fetch_sql(res: Resolution, table: str) -> str:
-    cols = []
-    for c in res.comparisons:
-        if c.method == "minhash":
-            cols += [f"x.mh_{i} AS a_mh_{i}, y.mh_{i} AS b_mh_{i}" for i in range(res.minhash_slots)]
-            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
-        elif c.method == "jaccard":
-            # Token-hash lists prepared once per record (tokens.py); the
-            # intersection is Polars' list.set_intersection on integers, several
-            # times faster than DuckDB's list_intersect on strings.
-            t = token_column(c.column)
-            cols.append(f"x.{t} AS a_{c.name}, y.{t} AS b_{c.name}")
-        elif c.fallback:
-            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}, "
-                        f"x.{c.fallback} AS fa_{c.name}, y.{c.fallback} AS fb_{c.name}")
-        else:
-            cols.append(f"x.{c.column} AS a_{c.name}, y.{c.column} AS b_{c.name}")
-    for i, col in enumerate(res.cannot_link):
-        cols.append(f"x.{col} AS a_cl{i}, y.{col} AS b_cl{i}")
-    joins = ""
-    return f"""SELECT p.a, p.b, {', '.join(cols)}
-               FROM {table} p JOIN prep x ON x.rid = p.a JOIN prep y ON y.rid = p.b {joins}"""
 
 
 def _bucket(score: pl.Expr, thresholds: tuple[float, ...], higher_is_better: bool) -> pl.Expr:
@@ -124,8 +101,9 @@ def levels(df: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     return df.lazy().select("a", "b", *out, conflict.alias("conflict")).collect()
 
 
-def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str,
-                  batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
-    reader = con.sql(fetch_sql(res, table)).to_arrow_reader(batch_rows or BATCH_ROWS)
-    for batch in reader:
-        yield levels(pl.from_arrow(batch), res)
+def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, work: Path,
+                  batch_rows: int | None = None, stats: dict | None = None) -> Iterator[pl.DataFrame]:
+    """Comparison levels of every pair in `table`, batch by batch (fetch.py
+    says how the records are fetched)."""
+    for batch in pair_batches(con, res, table, work, batch_rows or BATCH_ROWS, stats):
+        yield levels(batch, res)
