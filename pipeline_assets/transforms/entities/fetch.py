@@ -12,9 +12,10 @@ Here the records are cut into slices of consecutive rids, small enough that
 two slices fit in a fixed budget, and the pairs are partitioned by the slices
 of their two records (a < b, so slice(a) <= slice(b)). For each pair of
 slices (i, j) only those two are in memory, and a pair's records are found by
-position (rid - first rid of the slice), a gather, not a hash lookup. Each
-slice is read K + 1 times at most for K slices; nothing spills, and memory is
-set by the slice budget, not by the day.
+position (rid - first rid of the slice), a gather, not a hash lookup. With
+K slices, slice i is read i + 1 times (66 reads of about 1M records each for
+10M vehicle listings, a few seconds); nothing spills, and memory is set by
+the slice budget, not by the day.
 """
 
 from __future__ import annotations
