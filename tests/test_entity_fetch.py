@@ -87,3 +87,44 @@ def test_memory_limit_parsing(con):
     for setting, expect in (("1GB", 953.6 * 2**20), ("2.5GB", 2.3 * 2**30), ("500MB", 476.8 * 2**20)):
         con.execute(f"SET memory_limit = '{setting}'")
         assert fetch.memory_limit_bytes(con) == pytest.approx(expect, rel=0.01)
+
+
+def _glibc_in_use_mb() -> float:
+    import ctypes
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        pytest.skip("needs glibc's mallinfo2")
+    m = libc.mallinfo2()
+    return (m.uordblks + m.hblkhd) / 2**20
+
+
+def test_u_levels_do_not_hold_the_fetched_records(tmp_path, monkeypatch):
+    """The random pairs' levels are held in memory, so they must not keep the
+    Arrow batches DuckDB exported (every fetched column of every pair)
+    alive: that held 130 MB outside DuckDB's limit for a day of vehicles."""
+    import gc
+
+    from pipeline_assets.transforms.entities.compare import u_levels
+
+    monkeypatch.setattr(fetch, "SLICE_ROWS", 1_000_000)  # the plain join, as for the u-estimate
+    c = duckdb.connect(config={"memory_limit": "512MB", "threads": 2, "temp_directory": str(tmp_path / "spill")})
+    # 20k pairs whose fetched titles are 1 KB: ~40 MB of exported strings.
+    c.execute("""CREATE TEMP TABLE prep AS
+                 SELECT rid, 'VIN' || rid AS vin_n, repeat(chr(97 + (rid % 26)::INTEGER), 1000) || rid AS title_n,
+                        rid * 1.0 AS price, 'c' AS city_n, 'S' AS state FROM range(20000) t(rid)""")
+    c.execute("CREATE TEMP TABLE upairs AS SELECT rid AS a, (rid + 1) % 20000 AS b FROM range(20000) t(rid)")
+    gc.collect()
+    before = _glibc_in_use_mb()
+    got = u_levels(c, _res(), "upairs", tmp_path / "work")
+    gc.collect()
+    held = _glibc_in_use_mb() - before
+    assert got.columns == ["g_vin", "g_title", "g_price", "g_location"]
+    assert got.height == 20_000 and got["g_vin"].to_list() == [1] * 20_000
+    assert held < 15, f"u_levels holds {held:.0f} MB of malloc'd memory"
+    c.close()

@@ -41,7 +41,7 @@ from ..kinds.resolution import Resolution
 from .blocking import build_pairs, random_pairs
 from .cluster import cluster
 from .identity import ENTITIES, MEMBERS, identities
-from .compare import gamma_batches
+from .compare import gamma_batches, u_levels
 from .tokens import dropped_after_tokens, frequent_hashes, token_select_sql, tokenized
 from .model import Weights, estimate, reason_expr, score_expr, u_probabilities
 
@@ -234,9 +234,9 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     # 4. Weights: u from random pairs, m by EM over the distinct patterns.
     t = time.perf_counter()
     random_pairs(con, min(res.u_sample_pairs, max(n_today * 2, 1000)))
-    gamma_u = pl.concat(list(gamma_batches(con, res, "upairs", out / "_fetch")) or [pl.DataFrame(
-        schema={f"g_{c.name}": pl.Int8 for c in res.comparisons})], how="diagonal")
+    gamma_u = u_levels(con, res, "upairs", out / "_fetch")
     u = u_probabilities(gamma_u, res)
+    del gamma_u
     g_cols = [f"g_{c.name}" for c in res.comparisons]
     # Every scan of the pair files runs on Polars' streaming engine: the
     # default in-memory engine would load all pairs of the day at once.

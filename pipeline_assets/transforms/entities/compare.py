@@ -107,3 +107,17 @@ def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, w
     says how the records are fetched)."""
     for batch in pair_batches(con, res, table, work, batch_rows or BATCH_ROWS, stats):
         yield levels(batch, res)
+
+
+def u_levels(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, work: Path) -> pl.DataFrame:
+    """The levels (g_ columns only) of every pair of `table`: the random
+    pairs of the u-estimate, held in memory whole.
+
+    Only the levels are kept because the pair ends `a` and `b` that `levels`
+    passes through are zero-copy views of the Arrow batch DuckDB exported
+    (the plain-join path of fetch.py), and holding them kept every fetched
+    column of the batch alive: 130 MB outside DuckDB's limit for the 300k
+    random pairs of a day of vehicles, until the end of the day."""
+    g_cols = [f"g_{c.name}" for c in res.comparisons]
+    frames = [g.select(g_cols) for g in gamma_batches(con, res, table, work)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={g: pl.Int8 for g in g_cols})
