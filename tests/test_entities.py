@@ -210,3 +210,26 @@ def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path, monke
     assert n1 == n2
     assert m1.equals(m2)
     assert e1.equals(e2)
+
+
+def test_candidate_pairs_are_freed_before_the_u_estimate(tmp_path, monkeypatch):
+    """The u-estimate's join runs with the candidate pair table gone: it held
+    its share of DuckDB's memory through that join and set the peak of a 1M
+    day of jobs. The random pairs' levels are the same either way."""
+    import pipeline_assets.transforms.entities as entities
+
+    seen = {}
+    real = entities.u_levels
+
+    def spy(con, res, table, work):
+        seen["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        seen["levels"] = real(con, res, table, work)
+        return seen["levels"]
+
+    monkeypatch.setattr(entities, "u_levels", spy)
+    rows = background(D1, 120) + [car("a", "1", D1, vin="1G1YY22G965104378"),
+                                  car("b", "9", D1, vin="1G1YY22G965104378")]
+    res, _ = resolve(tmp_path, D1, rows)
+    assert "upairs" in seen["tables"] and "prep" in seen["tables"]
+    assert "pairs" not in seen["tables"]
+    assert seen["levels"].height > 0 and res.stats["candidate_pairs"] > 0

@@ -228,6 +228,11 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
         empty = {"a": pl.Int64, "b": pl.Int64, **{f"g_{c.name}": pl.Int8 for c in res.comparisons},
                  "conflict": pl.Boolean}
         pl.DataFrame(schema=empty).write_parquet(gamma_file)
+    # Every candidate pair now has its levels in the gamma file: free the
+    # pair table's share of DuckDB's memory before the u-estimate's join
+    # (on a 1M-record day of jobs it was held through that join and set the
+    # day's peak).
+    con.execute("DROP TABLE IF EXISTS pairs")
     timings["compare"] = time.perf_counter() - t
     rss["compare"] = _rss_mb()
 
@@ -243,9 +248,9 @@ def resolve_day(con: duckdb.DuckDBPyConnection, records: str | Path | Iterable[s
     patterns = (pl.scan_parquet(str(gamma_file)).group_by(g_cols).agg(pl.len().alias("n"))
                 .collect(engine="streaming"))
     weights = estimate(patterns, u, res)
-    # The pair tables are not read again: free their share of DuckDB's memory
-    # for the joins of clustering and identity.
-    con.execute("DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS upairs")
+    # The random pairs are not read again: free their share of DuckDB's
+    # memory for the joins of clustering and identity.
+    con.execute("DROP TABLE IF EXISTS upairs")
     timings["weights"] = time.perf_counter() - t
     rss["weights"] = _rss_mb()
 
