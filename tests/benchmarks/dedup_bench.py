@@ -69,6 +69,12 @@ SCALE_DUCKDB_MEMORY = "1GB"
 SCALE_CHUNK_ENTITIES = 250_000
 
 
+# The other settings of the pipeline's DuckDBResource, repeated here so the
+# measured child does not import dagster (test_benchmarks checks they agree).
+PIPELINE_DUCKDB = {"threads": 2, "preserve_insertion_order": False, "allocator_flush_threshold": "8MB",
+                   "allocator_bulk_deallocation_flush_threshold": "32MB"}
+
+
 def _vm_hwm_mb() -> float:
     # Peak RSS of this process since exec (ru_maxrss would include the parent's).
     with open("/proc/self/status") as fh:
@@ -83,8 +89,8 @@ def _duck(work: Path, memory: str | None = None):
 
     (work / "duckdb_tmp").mkdir(parents=True, exist_ok=True)
     # The settings of the pipeline's DuckDBResource (resources/duckdb_resource.py).
-    return duckdb.connect(config={"memory_limit": memory or DUCKDB_MEMORY, "threads": 2, "preserve_insertion_order": False,
-                                  "temp_directory": str(work / "duckdb_tmp")})
+    return duckdb.connect(config={"memory_limit": memory or DUCKDB_MEMORY, "temp_directory": str(work / "duckdb_tmp"),
+                                  **PIPELINE_DUCKDB})
 
 
 def _q(p) -> str:
