@@ -19,11 +19,11 @@ class DuckDBResource(ConfigurableResource):
     temp_directory: str = Field(default="data/tmp/duckdb", description="Where DuckDB spills.")
     # DuckDB's allocator (jemalloc) keeps freed pages in per-thread caches and
     # arenas until a task that allocated more than `allocator_flush_threshold`
-    # ends, or a bulk free passes the bulk threshold. At the defaults (128 MB,
-    # 512 MB) a 10M-record entity-resolution day, with DuckDB at its limit in
-    # every spilling statement, carried 150-200 MB of such pages into the next
-    # statement; at 8 MB / 32 MB its peak fell from 1,588-1,669 MB to 1,450 MB
-    # (README, "Where it still grows"), at no measurable cost in time.
+    # ends, or a bulk free passes the bulk threshold; those pages are still
+    # resident when the next spilling statement fills the limit again. At the
+    # defaults (128 MB, 512 MB) a 10M-record entity-resolution day peaked at
+    # 1,588-1,669 MB in four probes; at 8 MB / 32 MB at 1,450 MB, no slower
+    # (README, "Where it still grows").
     allocator_flush_threshold: str = Field(
         default="8MB", description="Flush DuckDB's allocator caches after a task that allocated more than this.")
     allocator_bulk_deallocation_flush_threshold: str = Field(
