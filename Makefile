@@ -32,9 +32,9 @@ bench-history: $(STAMP)
 	$(VENV)/bin/python tests/benchmarks/history_bench.py $(ARGS)
 
 # Entity resolution vs Splink 5 (labeled data, both kinds), then throughput and memory at 1M, 2M and 4M rows.
-bench-dedup: $(STAMP)
+bench-er: $(STAMP)
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[dev,bench]"
-	$(VENV)/bin/python tests/benchmarks/dedup_bench.py $(ARGS)
+	$(VENV)/bin/python tests/benchmarks/er_bench.py $(ARGS)
 
 ui: $(STAMP)
 	$(VENV)/bin/listings dev

@@ -1,4 +1,8 @@
-"""Schedules and sensors.
+"""Jobs, schedules and sensors of the listings graph (uploads: upload_automation.py).
+
+- Two jobs because a run has one partition key: `ingest_job` runs per
+  source-day, `daily_job` (the roll-up) per day once the day's sources are in.
+  They select the asset lists of `assets/__init__.py`.
 
 - One collection schedule per source, on the cron in data/sources.yaml. File
   sources request yesterday's source-day (a day's file exists once the day is
@@ -21,21 +25,31 @@ from urllib.parse import urlparse
 
 import fsspec
 
-from dagster import (AssetKey, AssetRecordsFilter, DefaultScheduleStatus, DefaultSensorStatus, RunRequest,
-                     ScheduleEvaluationContext, SensorEvaluationContext, SkipReason, schedule, sensor)
+from dagster import (AssetKey, AssetRecordsFilter, AssetSelection, DefaultScheduleStatus, DefaultSensorStatus,
+                     RunRequest, ScheduleEvaluationContext, SensorEvaluationContext, SkipReason, define_asset_job,
+                     schedule, sensor)
 
-from .jobs import daily_job, ingest_job
-from .partitions import daily_partitions, source_catalog, source_day_key
-from .settings import PROJECT_ROOT
-from .transforms.sources import Source, location_regex
+from .assets import INGEST_ASSETS, ROLLUP_ASSETS
+from .partitions import daily_partitions, source_catalog, source_day_key, source_day_partitions
+from .paths import PROJECT_ROOT
+from .sources import FileSource, Source, location_regex
 
 ROLLUP_LOOKBACK_DAYS = 3
+
+ingest_job = define_asset_job(
+    "ingest_job", selection=AssetSelection.assets(*INGEST_ASSETS), partitions_def=source_day_partitions,
+    description="Collect, validate and de-duplicate one source-day; load its rejects into Postgres.")
+
+daily_job = define_asset_job(
+    "daily_job", selection=AssetSelection.assets(*ROLLUP_ASSETS), partitions_def=daily_partitions,
+    description="Enrich the day's listings across sources, compute snapshots and scores, load Postgres.")
 
 
 def _collection_schedule(src: Source):
     @schedule(name=f"collect_{src.name}", cron_schedule=src.schedule, job=ingest_job,
               execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
-              description=f"Collect yesterday's {src.name} ({src.kind}, {src.format}) on `{src.schedule}` UTC.")
+              description=(f"Collect {'today' if src.is_http else 'yesterday'}'s {src.name} ({src.kind}, "
+                           f"{src.type if src.is_http else src.format}) on `{src.schedule}` UTC."))
     def _schedule(context: ScheduleEvaluationContext):
         lag = timedelta(days=0 if src.is_http else 1)
         day = (context.scheduled_execution_time - lag).date()
@@ -47,7 +61,7 @@ def _collection_schedule(src: Source):
 collection_schedules = [_collection_schedule(s) for s in source_catalog().values() if s.enabled and not s.watch]
 
 
-def _watch_pattern(src: Source) -> tuple[fsspec.AbstractFileSystem, str, str]:
+def _watch_pattern(src: FileSource) -> tuple[fsspec.AbstractFileSystem, str, str]:
     loc = os.path.expandvars(src.location)
     if urlparse(loc).scheme in ("", "file") and not os.path.isabs(loc):
         loc = str(PROJECT_ROOT / loc)

@@ -7,6 +7,7 @@
   listings samples [--rows N] [--days N]           (re)generate sample data
   listings report [--date D]                       the summary printed after a run
   listings sync-runs                               copy Dagster's run history into Postgres (pipeline views)
+  listings check-sources [FILE]                    validate sources.yaml; --write-schema refreshes its JSON Schema
 """
 
 from __future__ import annotations
@@ -19,16 +20,9 @@ import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
-from .settings import DATA_DIR, EMBEDDED_PGDATA, PROJECT_ROOT
+from .paths import DATA_DIR, EMBEDDED_PGDATA, PROJECT_ROOT
 
 SAMPLE_START, SAMPLE_DAYS = date(2026, 11, 16), 5
-LAKE_ASSETS = {  # asset -> per-source partitions
-    "raw_listings": True, "validated_listings": True, "rejected_listings": True, "deduped_listings": True,
-    "duplicate_listings": True, "enriched_listings": False, "listing_snapshots": False, "source_scores": False,
-    "listing_history": False, "listing_scores": False,
-}
-
-
 def _env(dagster_storage: bool = True) -> str:
     from resources.embedded_postgres import ensure_env
 
@@ -60,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .definitions import defs
     from .partitions import source_catalog
-    from .runner import RunOutcome, run_days
+    from .daily_runs import RunOutcome, run_days
 
     instance = DagsterInstance.get()
     # Watched (inbox) sources run when files arrive; name them to run them here.
@@ -119,19 +113,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def duckdb_with_views(lake_root: str | Path | None = None):
-    """A DuckDB connection with one view per lake asset."""
+    """A DuckDB connection with one view per lake dataset (derived from the
+    asset definitions) that has files."""
     import duckdb
 
-    root = Path(lake_root or os.environ.get("LISTINGS_LAKE_ROOT") or DATA_DIR / "lake")
+    from resources import LakeResource
+
+    from .definitions import defs
+    from .lake_views import lake_datasets
+    from .sqltext import identifier, literal
+
+    lake = LakeResource(root=str(lake_root or os.environ.get("LISTINGS_LAKE_ROOT") or DATA_DIR / "lake"))
     con = duckdb.connect()
-    for asset, per_source in LAKE_ASSETS.items():
-        pattern = root / asset / "date=*" / ("source=*/" if per_source else "") / "*.parquet"
-        if not list(root.glob(f"{asset}/date=*/{'source=*/' if per_source else ''}*.parquet")):
+    for name, levels in lake_datasets(defs).items():
+        pattern = lake.asset_glob(name, levels)
+        if not lake.fs().glob(pattern):
             continue
         # Columns come from the files (observed_date, source); hive keys are not
         # re-added, so `source` is never ambiguous.
-        con.execute(f"CREATE VIEW {asset} AS SELECT * FROM read_parquet('{pattern}', union_by_name=true, "
-                    "hive_partitioning=false)")
+        con.execute(f"CREATE VIEW {identifier(name)} AS SELECT * FROM read_parquet({literal(pattern)}, "
+                    "union_by_name=true, hive_partitioning=false)")
     return con
 
 
@@ -185,7 +186,7 @@ def cmd_sync_runs(args: argparse.Namespace) -> int:
     from resources import PostgresResource
 
     from .run_log import sync_runs
-    from .settings import SQL_DIR
+    from .paths import SQL_DIR
 
     PostgresResource(database_url=os.environ["DATABASE_URL"], ddl_dir=str(SQL_DIR)).apply_ddl()
     n, _ = sync_runs(DagsterInstance.get(), os.environ["DATABASE_URL"], limit=args.limit)
@@ -207,6 +208,37 @@ def cmd_samples(args: argparse.Namespace) -> int:
     out = Path(args.out)
     info = generate(out, start=date.fromisoformat(args.start), days=args.days, rows=args.rows, seed=args.seed)
     print(f"wrote {len(info['files'])} files to {out}")
+    return 0
+
+
+SCHEMA_FILE = DATA_DIR / "sources.schema.json"
+
+
+def schema_text() -> str:
+    import json
+
+    from .sources import json_schema
+
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def cmd_check_sources(args: argparse.Namespace) -> int:
+    from .paths import SOURCES_FILE
+    from .sources import SourceConfigError, load_sources
+
+    if args.write_schema:
+        SCHEMA_FILE.write_text(schema_text())
+        print(f"wrote {SCHEMA_FILE}")
+    path = Path(args.file or SOURCES_FILE)
+    try:
+        sources = load_sources(path)
+    except SourceConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for s in sources:
+        what = s.type if s.is_http else f"{s.format} {s.location}"
+        print(f"{s.name:<28} {s.kind:<9} {'enabled ' if s.enabled else 'disabled'} {s.schedule:<12} {what}")
+    print(f"{path}: {len(sources)} source(s) OK")
     return 0
 
 
@@ -244,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     sr = sub.add_parser("sync-runs", help="copy finished Dagster runs into Postgres for the pipeline_* views")
     sr.add_argument("--limit", type=int, default=10_000)
     sr.set_defaults(fn=cmd_sync_runs)
+    cs = sub.add_parser("check-sources", help="validate a sources.yaml (default: the configured one)")
+    cs.add_argument("file", nargs="?")
+    cs.add_argument("--write-schema", action="store_true", help=f"rewrite {SCHEMA_FILE.name} from the source model")
+    cs.set_defaults(fn=cmd_check_sources)
     rep = sub.add_parser("report", help="print the Postgres summary for a day")
     rep.add_argument("--date")
     rep.set_defaults(fn=cmd_report)

@@ -1,24 +1,24 @@
-"""The code location: assets, checks, jobs, schedules, sensors and resources."""
+"""The code location: assets, checks, jobs, schedules, sensors and resources.
+
+Importing this module has no side effects: it starts no server and changes
+no environment variable. Postgres is resolved when a resource first connects
+(DATABASE_URL, else the embedded server under data/pg).
+"""
 
 from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions
 
 from resources import DuckDBResource, LakeResource, PipelineSettings, PostgresResource
-from resources.embedded_postgres import ensure_env
+from resources.settings import upload_settings_from_env
 
-from .assets import collection, dedup, enrichment, entities, history, history_warehouse, validation, warehouse
-from .automation import collection_schedules, daily_rollup_sensor, inbox_sensor
-from .assets.uploads import UPLOAD_ASSETS, upload_settings_from_env
-from .upload_automation import upload_inbox_sensor, upload_job, upload_location_schedule
-from .jobs import daily_job, ingest_job
+from .assets import ALL_ASSETS
+from .automation import collection_schedules, daily_job, daily_rollup_sensor, inbox_sensor, ingest_job
 from .run_log import run_log_sensor
-from .settings import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
-
-# Without DATABASE_URL, start (or reuse) the embedded Postgres under data/.
-ensure_env(EMBEDDED_PGDATA, dagster_storage=False)
+from .paths import DATA_DIR, EMBEDDED_PGDATA, SQL_DIR
+from .upload_automation import upload_inbox_sensor, upload_job, upload_location_schedule
 
 
 def build_resources() -> dict:
@@ -28,7 +28,7 @@ def build_resources() -> dict:
             scratch_dir=os.environ.get("LISTINGS_SCRATCH_DIR", str(DATA_DIR / "tmp")),
             s3_endpoint_url=os.environ.get("LISTINGS_S3_ENDPOINT_URL"),
         ),
-        "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL"), ddl_dir=str(SQL_DIR)),
+        "postgres": PostgresResource(ddl_dir=str(SQL_DIR), embedded_pgdata=str(EMBEDDED_PGDATA)),
         "duckdb": DuckDBResource(memory_limit=os.environ.get("LISTINGS_DUCKDB_MEMORY", "2GB"),
                                  temp_directory=str(DATA_DIR / "tmp" / "duckdb")),
         "settings": PipelineSettings(),
@@ -38,12 +38,7 @@ def build_resources() -> dict:
 
 def build_definitions() -> Definitions:
     return Definitions(
-        assets=[collection.raw_listings, validation.validate_listings, dedup.dedup_listings,
-                enrichment.enriched_listings, entities.resolve_entities, history.history,
-                warehouse.pg_listings, warehouse.pg_rejected_listings, history_warehouse.pg_listing_snapshots,
-                history_warehouse.pg_source_scores, history_warehouse.pg_listing_scores,
-                history_warehouse.pg_listing_history, warehouse.pg_listing_entities, warehouse.pg_canonical_listings,
-                *UPLOAD_ASSETS],
+        assets=ALL_ASSETS,
         jobs=[ingest_job, daily_job, upload_job],
         schedules=[*collection_schedules, upload_location_schedule],
         sensors=[daily_rollup_sensor, inbox_sensor, upload_inbox_sensor, run_log_sensor],

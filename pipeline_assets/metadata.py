@@ -9,6 +9,9 @@ import pyarrow.parquet as pq
 from dagster import MetadataValue, TableColumn, TableSchema
 
 PREVIEW_ROWS = 10
+# Definition metadata of an asset that also writes other lake datasets
+# (names, laid out like the asset itself); `listings query` gives each a view.
+LAKE_ALSO_WRITES = "listings/lake_also_writes"
 
 
 def parquet_rows(path: str | Path) -> int:

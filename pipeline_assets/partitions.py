@@ -16,8 +16,8 @@ from functools import lru_cache
 
 from dagster import DailyPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from .settings import SOURCES_FILE
-from .transforms.sources import Source, load_sources
+from .paths import SOURCES_FILE
+from .sources import Source, load_sources
 
 START_DATE = os.environ.get("LISTINGS_START_DATE", "2026-11-01")
 

@@ -83,7 +83,7 @@ def sync_runs(instance: DagsterInstance, database_url: str, updated_after: datet
 def run_log_sensor(context: SensorEvaluationContext, postgres: PostgresResource):
     postgres.apply_ddl()
     after = datetime.fromisoformat(context.cursor) if context.cursor else None
-    n, newest = sync_runs(context.instance, postgres.database_url, after)
+    n, newest = sync_runs(context.instance, postgres.url, after)
     if newest is not None:
         context.update_cursor(newest.isoformat())
     return SkipReason(f"synced {n} run(s)")

@@ -20,8 +20,9 @@ from urllib.parse import urlparse
 from dagster import (DefaultScheduleStatus, DefaultSensorStatus, RunRequest, ScheduleEvaluationContext,
                      SensorEvaluationContext, SensorResult, SkipReason, define_asset_job, schedule, sensor)
 
-from .assets.uploads import (UPLOAD_ASSETS, UPLOAD_SUFFIXES, UploadSettings, file_sha256, upload_key,
-                             upload_partitions, upload_settings_from_env)
+from resources.settings import UploadSettings, resolve_location, upload_settings_from_env
+
+from .assets.uploads import UPLOAD_ASSETS, UPLOAD_SUFFIXES, file_sha256, upload_key, upload_partitions
 
 upload_job = define_asset_job(
     "upload_job", selection=UPLOAD_ASSETS, partitions_def=upload_partitions,
@@ -98,7 +99,6 @@ def scheduled_requests(settings: UploadSettings, location: str, instance) -> lis
                       "on LISTINGS_UPLOAD_SCHEDULE (default hourly). Files already normalized are skipped by hash.")
 def upload_location_schedule(context: ScheduleEvaluationContext):
     settings = upload_settings_from_env()
-    from .assets.uploads import resolve_location
 
     location = resolve_location(os.environ.get("LISTINGS_UPLOAD_SCHEDULED_LOCATION", settings.inbox))
     requests = scheduled_requests(settings, location, context.instance)

@@ -7,6 +7,6 @@ never see them.
 from .duckdb_resource import DuckDBResource
 from .lake import LakeResource
 from .postgres import PostgresResource
-from .settings import PipelineSettings
+from .settings import PipelineSettings, UploadSettings
 
-__all__ = ["DuckDBResource", "LakeResource", "PipelineSettings", "PostgresResource"]
+__all__ = ["DuckDBResource", "LakeResource", "PipelineSettings", "PostgresResource", "UploadSettings"]

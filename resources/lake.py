@@ -21,7 +21,7 @@ import polars as pl
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from pipeline_assets.transforms.sources import check_name
+from pipeline_assets.sources import check_name
 
 PART = "part-0.parquet"
 
@@ -53,8 +53,18 @@ class LakeResource(ConfigurableResource):
     def partition_file(self, asset: str, day: date, source: str | None = None) -> str:
         return f"{self.partition_dir(asset, day, source)}/{PART}"
 
-    def asset_glob(self, asset: str, per_source: bool) -> str:
-        return f"{self._root()}/{asset}/date=*/" + ("source=*/" if per_source else "") + "*.parquet"
+    def upload_dir(self, asset: str, key: str) -> str:
+        """An upload's directory: <root>/<asset>/upload=<key> (keys are name + content hash)."""
+        check_name(asset, "asset name")
+        if not key or "/" in key or key.startswith("."):
+            raise ValueError(f"invalid upload key {key!r}")
+        return f"{self._root()}/{asset}/upload={key}"
+
+    def asset_glob(self, asset: str, levels: list[str]) -> str:
+        """Every Parquet file of an asset whose partitions are the hive `levels`
+        (e.g. ["date", "source"])."""
+        check_name(asset, "asset name")
+        return "/".join([self._root(), asset, *(f"{level}=*" for level in levels), "*.parquet"])
 
     # -- filesystem ----------------------------------------------------------
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -88,7 +98,10 @@ class LakeResource(ConfigurableResource):
 
     def publish(self, local_tmp: Path, asset: str, day: date, source: str | None = None, name: str = PART) -> str:
         """Move a finished local file into its partition (as `name`), replacing the old one atomically."""
-        target = f"{self.partition_dir(asset, day, source)}/{name}"
+        return self.publish_file(local_tmp, f"{self.partition_dir(asset, day, source)}/{name}")
+
+    def publish_file(self, local_tmp: Path, target: str) -> str:
+        """Move a finished local file to `target` (a lake URI), replacing the old one atomically."""
         if self.is_local:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             # Same filesystem as the scratch dir is not guaranteed: copy next to
@@ -111,21 +124,14 @@ class LakeResource(ConfigurableResource):
         tmp = self.scratch_file(".gz")
         with open(local, "rb") as src, gzip.open(tmp, "wb", compresslevel=3) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        target = f"{self.partition_dir('raw_payloads', day, source)}/{safe}.gz"
-        if self.is_local:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-        else:
-            self.fs().put_file(str(tmp), target)
-            tmp.unlink(missing_ok=True)
-        return target
+        return self.publish_file(tmp, f"{self.partition_dir('raw_payloads', day, source)}/{safe}.gz")
 
-    def local_copy(self, uri: str) -> tuple[Path, bool]:
+    def local_copy(self, uri: str, suffix: str = ".parquet") -> tuple[Path, bool]:
         """A local path for engines that cannot read the lake's URL scheme (DuckDB without httpfs).
         Returns (path, is_temporary)."""
         if self.is_local:
             return Path(uri), False
-        tmp = self.scratch_file()
+        tmp = self.scratch_file(suffix)
         self.fs().get_file(uri, str(tmp))
         return tmp, True
 

@@ -39,13 +39,26 @@ def _pg_array(col: str) -> pl.Expr:
 
 
 class PostgresResource(ConfigurableResource):
-    """The warehouse. `database_url` comes from the DATABASE_URL environment variable."""
+    """The warehouse: `database_url`, else the DATABASE_URL environment variable,
+    else an embedded server under `embedded_pgdata`, started on first use
+    (never when the code is imported)."""
 
-    database_url: str = Field(description="postgresql:// URL; set through the DATABASE_URL env var.")
+    database_url: str | None = Field(default=None, description=(
+        "postgresql:// URL. Unset: the DATABASE_URL environment variable at run time, else the embedded server."))
     ddl_dir: str = Field(default="sql", description="Directory of idempotent DDL files applied in name order.")
+    embedded_pgdata: str = Field(default="data/pg", description=(
+        "Data directory of the embedded PostgreSQL used when no URL is configured."))
+
+    @property
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from .embedded_postgres import ensure_env
+
+        return ensure_env(Path(self.embedded_pgdata), dagster_storage=False)
 
     def connect(self, **kw) -> psycopg.Connection:
-        return psycopg.connect(self.database_url, **kw)
+        return psycopg.connect(self.url, **kw)
 
     def apply_ddl(self) -> list[str]:
         files = sorted(Path(self.ddl_dir).glob("*.sql"))

@@ -162,7 +162,9 @@ FAST_HTTP = {"timeout": 2.0, "connect_timeout": 1.0, "max_attempts": 3, "backoff
 
 
 def source(name: str, type_: str, url: str, **kw: Any) -> dict[str, Any]:
-    """A source config pointed at a LocalServer (loopback explicitly allowed)."""
+    """A source config pointed at a LocalServer (loopback explicitly allowed);
+    a vehicles source mapping `make`/`model`/`year`/`url` unless told otherwise."""
     http = {**FAST_HTTP, **kw.pop("http", {})}
     return {"name": name, "type": type_, "url": url, "allowed_hosts": ["127.0.0.1"],
-            "allow_private_networks": True, "http": http, **kw}
+            "allow_private_networks": True, "http": http, "kind": "vehicles",
+            "fields": {"make": "make", "model": "model", "year": "year", "source_url": "url"}, **kw}

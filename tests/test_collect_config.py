@@ -7,10 +7,14 @@ import asyncio
 import pytest
 import yaml
 
-from pipeline_assets.collect import ConfigError, collect_source, parse_source, runner
+from pipeline_assets.collect import collect_source
+from pipeline_assets.collect import collector as runner
+from pipeline_assets.sources import SourceConfigError as ConfigError
+from pipeline_assets.sources import parse_source
 
 BASE = {"name": "dealer_api", "type": "json_api", "url": "https://api.example.com/v1/items",
-        "allowed_hosts": ["api.example.com"]}
+        "allowed_hosts": ["api.example.com"], "kind": "vehicles",
+        "fields": {"make": "make", "model": "model", "year": "year", "source_url": "url"}}
 
 
 def err(**changes) -> str:
@@ -26,7 +30,7 @@ def test_bad_pagination_style():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"type": "rss"}, "source dealer_api: type 'rss' is not one of json_api, html, xml"),
+    ({"type": "rss"}, "source dealer_api: type 'rss' is not one of file, json_api, html, xml"),
     ({"url": None}, "source dealer_api: url is required"),
     ({"allowed_hosts": None}, "source dealer_api: allowed_hosts is required"),
     ({"url": "https://other.example.com/x"}, "source dealer_api: url host 'other.example.com' is not in allowed_hosts"),
@@ -41,24 +45,25 @@ def test_bad_pagination_style():
     ({"http": {"proxies": ["proxy:3128"]}}, "http.proxies proxy 'proxy:3128' must be an http://"),
     ({"auth": {"type": "bearer", "token": "abc"}}, "source dealer_api: auth.token is not a known key"),
     ({"auth": {"type": "basic", "username_env": "U"}}, "source dealer_api: auth type basic needs"),
-    ({"name": "Dealer API"}, "source Dealer API: name 'Dealer API' must match"),
+    ({"name": "Dealer API"}, "source Dealer API: name 'Dealer API' is invalid: use lowercase"),
 ])
 def test_config_errors(changes, message):
     assert message in err(**changes)
 
 
 def test_html_and_xml_errors():
-    html = {**BASE, "type": "html", "item_selector": "li..x", "fields": {"t": "h2"}}
+    html = {**BASE, "type": "html", "item_selector": "li..x", "selectors": {"t": "h2"}}
     with pytest.raises(ConfigError, match=r"source dealer_api: item_selector: 'li\.\.x' is not a valid CSS selector"):
         parse_source(html)
-    html.update(item_selector="li", detail={"link_field": "url", "fields": {"d": "p"}})
-    with pytest.raises(ConfigError, match=r"detail.link_field 'url' is not one of fields \(t\)"):
+    html.update(item_selector="li", detail={"link_field": "url", "selectors": {"d": "p"}})
+    with pytest.raises(ConfigError, match=r"detail.link_field 'url' is not one of selectors \(t\)"):
         parse_source(html)
-    html.update(detail=None, fields={"u": {"css": "a", "atr": "href"}})
-    with pytest.raises(ConfigError, match=r"^source dealer_api: fields.u.atr is not a known key$"):
+    html.update(detail=None, selectors={"u": {"css": "a", "atr": "href"}})
+    with pytest.raises(ConfigError, match=r"^source dealer_api: selectors.u.atr is not a known key$"):
         parse_source(html)
     with pytest.raises(ConfigError, match="source feed: url or urls is required"):
-        parse_source({"name": "feed", "type": "xml", "allowed_hosts": ["x.example.com"], "record_tag": "v"})
+        parse_source({**BASE, "name": "feed", "type": "xml", "url": None, "allowed_hosts": ["x.example.com"],
+                      "record_tag": "v"})
 
 
 def test_catalog_keys_tolerated_and_defaults():

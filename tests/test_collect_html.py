@@ -9,7 +9,7 @@ import pytest
 from collect_server import LocalServer, Reply, source
 
 from pipeline_assets.collect import collect_source
-from pipeline_assets.collect.config import FieldSpec
+from pipeline_assets.sources import FieldSpec
 from pipeline_assets.collect.html import decode, parse_listing
 
 CARS = {1: ("Ford", "Focus", 9500), 2: ("Honda", "Civic", 12000), 3: ("Kia", "Rio", 7000),
@@ -33,10 +33,10 @@ def detail_page(i: int) -> str:
 
 def html_cfg(srv: LocalServer, **kw) -> dict:
     return source("cars_html", "html", srv.url("/cars"), item_selector="li.car",
-                  fields={"listing_id": {"attr": "data-id"}, "title": "h2", "price": ".price",
+                  selectors={"listing_id": {"attr": "data-id"}, "title": "h2", "price": ".price",
                           "url": {"css": "a.more", "attr": "href"}, "missing": ".nope"},
                   next_selector="a[rel=next]",
-                  detail={"link_field": "url", "fields": {"description": "#desc", "vin": ".vin",
+                  detail={"link_field": "url", "selectors": {"description": "#desc", "vin": ".vin",
                                                           "photo": {"css": "img.photo", "attr": "src"},
                                                           "title": ".not-on-detail"}}, **kw)
 

@@ -12,7 +12,8 @@ from email.utils import format_datetime
 import pytest
 from collect_server import LocalServer, Reply, free_port, source
 
-from pipeline_assets.collect import ConfigError, HttpClient, parse_source
+from pipeline_assets.collect import HttpClient
+from pipeline_assets.sources import SourceConfigError, parse_source
 from pipeline_assets.collect.conditional import ValidatorStore
 from pipeline_assets.collect.retry import backoff_delay, retry_after_seconds
 from pipeline_assets.collect.security import host_allowed, is_public
@@ -157,7 +158,7 @@ def test_missing_token_env_names_source_and_variable(monkeypatch):
     monkeypatch.delenv("DEALER_API_TOKEN", raising=False)
     cfg = source("dealer_api", "json_api", "http://127.0.0.1:9/x",
                  auth={"type": "bearer", "token_env": "DEALER_API_TOKEN"})
-    with pytest.raises(ConfigError, match="source dealer_api: auth.token_env names environment variable "
+    with pytest.raises(SourceConfigError, match="source dealer_api: auth.token_env names environment variable "
                                           "DEALER_API_TOKEN, which is not set"):
         HttpClient(parse_source(cfg))
 

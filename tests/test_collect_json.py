@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 
 import orjson
 import pyarrow.parquet as pq
@@ -12,6 +11,7 @@ import pytest
 from collect_server import LocalServer, Reply, free_port, source
 
 from pipeline_assets.collect import collect_many, collect_source
+from pipeline_assets.raw.records import flatten, payload_hash
 
 N_PAGES, PER_PAGE = 4, 3
 
@@ -58,7 +58,7 @@ def test_page_style(srv, tmp_path):
     assert first["price"] == "1000" and first["active"] == "true" and first["loc.city"] == "C0"
     assert first["loc.zip"] is None and first["tags"] == '["a","b"]'
     assert first["_file"] == srv.url("/list?status=active&page=1&per_page=3") and first["_line"] is None
-    assert first["_payload_hash"] == hashlib.sha256(orjson.dumps(record(0), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert first["_payload_hash"] == payload_hash(flatten(record(0)))
     assert first["_fetched_at"].tzinfo is not None
     seen = [h.query for h in srv.hits_for("/list")]
     assert all(q["status"] == "active" and q["per_page"] == "3" for q in seen)

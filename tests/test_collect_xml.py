@@ -9,8 +9,8 @@ import pytest
 from collect_server import LocalServer, Reply, source
 
 from pipeline_assets.collect import collect_source
-from pipeline_assets.collect.records import ExtractError
-from pipeline_assets.collect.xml_feed import read_feed
+from pipeline_assets.raw.records import SourceParseError
+from pipeline_assets.raw.xml_feed import read_feed
 
 FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <inv:feed xmlns:inv="urn:dealer:inventory" xmlns:x="urn:extra">
@@ -45,7 +45,7 @@ def srv():
 
 
 def test_feed_with_fields(srv, tmp_path):
-    cfg = source("dealer_xml", "xml", srv.url("/feed.xml"), record_tag="vehicle", fields=FIELDS)
+    cfg = source("dealer_xml", "xml", srv.url("/feed.xml"), record_tag="vehicle", selectors=FIELDS)
     rep = run(cfg, tmp_path)
     assert (rep.status, rep.pages_ok, rep.records) == ("completed", 1, 2)
     out = pq.read_table(tmp_path / "out.parquet").to_pylist()
@@ -68,7 +68,7 @@ def test_feed_without_fields_takes_everything(srv, tmp_path):
 def test_several_feed_urls_and_replay(srv, tmp_path):
     srv.route("/feed2.xml", lambda r: Reply(body=b"<feed><vehicle id='D9'><vin>X</vin></vehicle></feed>"))
     cfg = source("dealer_xml", "xml", srv.url("/feed.xml"), urls=[srv.url("/feed2.xml")], record_tag="vehicle",
-                 fields=FIELDS)
+                 selectors=FIELDS)
     rep = run(cfg, tmp_path)
     assert (rep.pages_ok, rep.records) == (2, 3)
     before = pq.read_table(tmp_path / "out.parquet")
@@ -103,5 +103,5 @@ def test_internal_entities_not_expanded():
 
 
 def test_empty_body_is_an_error():
-    with pytest.raises(ExtractError, match="empty.xml line 1: malformed XML"):
+    with pytest.raises(SourceParseError, match="empty.xml line 1: malformed XML"):
         read_feed(b"", "empty.xml", "vehicle", None)

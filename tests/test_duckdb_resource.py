@@ -9,7 +9,7 @@ from pathlib import Path
 from resources import DuckDBResource
 
 sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
-import dedup_bench  # noqa: E402
+import er_bench  # noqa: E402
 
 
 def _setting(con, name: str) -> str:
@@ -31,7 +31,7 @@ def test_connection_has_the_memory_settings(tmp_path):
 
 def test_benchmark_uses_the_pipeline_settings(tmp_path):
     pipeline = DuckDBResource(temp_directory=str(tmp_path / "spill")).connect()
-    bench = dedup_bench._duck(tmp_path)
+    bench = er_bench._duck(tmp_path)
     try:
         for key in ("threads", "preserve_insertion_order", "allocator_flush_threshold",
                     "allocator_bulk_deallocation_flush_threshold", "allocator_background_threads"):

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline_assets.transforms.entities import compare, fetch, resolve_day
+from pipeline_assets.transforms.entities import compare, gather, resolve_day, stages
 from pipeline_assets.transforms.hashing import listing_id
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, get_kind
 from pipeline_assets.transforms.kinds.resolution import BlockingKey
@@ -191,8 +191,8 @@ def test_same_result_with_a_tight_memory_limit_and_any_row_order(tmp_path, monke
                   "temp_directory": str(tmp_path / "spill")},
     }.items():
         monkeypatch.setattr(compare, "BATCH_ROWS", 1_000 if name == "tight" else 10_000_000)
-        # Tight: records fetched through many small slices (fetch.py).
-        monkeypatch.setattr(fetch, "SLICE_ROWS", 400 if name == "tight" else None)
+        # Tight: records gathered through many small slices (gather.py).
+        monkeypatch.setattr(gather, "SLICE_ROWS", 400 if name == "tight" else None)
         con = duckdb.connect(config=config)
         try:
             res = resolve_day(con, str(path), VEH, D1, None, tmp_path / name)
@@ -216,17 +216,15 @@ def test_candidate_pairs_are_freed_before_the_u_estimate(tmp_path, monkeypatch):
     """The u-estimate's join runs with the candidate pair table gone: it held
     its share of DuckDB's memory through that join and set the peak of a 1M
     day of jobs. The random pairs' levels are the same either way."""
-    import pipeline_assets.transforms.entities as entities
-
     seen = {}
-    real = entities.u_levels
+    real = stages.u_levels
 
-    def spy(con, res, table, work):
+    def spy(con, res, records, pairs, work):
         seen["tables"] = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        seen["levels"] = real(con, res, table, work)
+        seen["levels"] = real(con, res, records, pairs, work)
         return seen["levels"]
 
-    monkeypatch.setattr(entities, "u_levels", spy)
+    monkeypatch.setattr(stages, "u_levels", spy)
     rows = background(D1, 120) + [car("a", "1", D1, vin="1G1YY22G965104378"),
                                   car("b", "9", D1, vin="1G1YY22G965104378")]
     res, _ = resolve(tmp_path, D1, rows)

@@ -10,7 +10,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipeline_assets.transforms.entities.cluster import cluster
+from pipeline_assets.transforms.entities.cluster import build_clusters
 from pipeline_assets.transforms.kinds import get_kind
 
 RES = dataclasses.replace(get_kind("vehicles").resolution, cannot_link=("vin_n",), max_cluster_size=5,
@@ -25,7 +25,7 @@ def run(nodes: list[tuple], edges: list[tuple], batch: int) -> dict[int, int]:
     con.executemany("INSERT INTO prep VALUES (?, ?, ?, ?)", [(r, s, D, v) for r, s, v in nodes])
     con.execute("CREATE TEMP TABLE edges (a BIGINT, b BIGINT, prob DOUBLE)")
     con.executemany("INSERT INTO edges VALUES (?, ?, ?)", edges)
-    cluster(con, RES, greedy_batch_records=batch)
+    build_clusters(con, RES, "prep", "edges", "clusters", greedy_batch_records=batch)
     got = dict(con.execute("SELECT rid, cluster FROM clusters").fetchall())
     con.close()
     return {r: got.get(r, r) for r, _, _ in nodes}

@@ -1,4 +1,4 @@
-"""Hand-computed cases for the entity-resolution scores used by the dedup benchmark."""
+"""Hand-computed cases for the scores used by the entity-resolution benchmark (er_bench.py)."""
 
 import sys
 from datetime import date

@@ -531,7 +531,7 @@ def test_two_sample_weeks_any_order_same_tables(clean_db, workdir, instance):
     import shutil
 
     from pipeline_assets.samples import generate
-    from pipeline_assets.runner import run_days
+    from pipeline_assets.daily_runs import run_days
 
     days = [date(2026, 11, 9) + timedelta(days=i) for i in range(14)]   # partitions end yesterday
     fx = workdir / "fixtures"
@@ -611,7 +611,7 @@ def test_correcting_an_earlier_day_recomputes_later_days(clean_db, workdir, inst
 
 
 def test_disappear_after_days_is_declared_per_source():
-    from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
+    from pipeline_assets.sources import SourceConfigError, parse_sources
 
     base = {"name": "x", "kind": "jobs", "format": "csv", "location": "a",
             "fields": {"title": "t", "company": "c", "source_url": "u"}}
@@ -619,7 +619,7 @@ def test_disappear_after_days_is_declared_per_source():
     assert parse_sources({"sources": [dict(base, history={"disappear_after_days": 3})]})[0].disappear_after_days == 3
     assert parse_sources({"defaults": {"history": {"disappear_after_days": 2}},
                           "sources": [base]})[0].disappear_after_days == 2
-    with pytest.raises(SourceConfigError, match="history.disappear_after_days': 0 is not a whole number"):
+    with pytest.raises(SourceConfigError, match="history.disappear_after_days should be greater than or equal to 1"):
         parse_sources({"sources": [dict(base, history={"disappear_after_days": 0})]})
-    with pytest.raises(SourceConfigError, match="key 'history': expected a mapping"):
+    with pytest.raises(SourceConfigError, match="history.days is not a known key"):
         parse_sources({"sources": [dict(base, history={"days": 2})]})

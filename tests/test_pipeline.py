@@ -28,7 +28,7 @@ def _defs():
 
 
 def _run(defs, instance, days, sources=SOURCES):
-    from pipeline_assets.runner import run_days
+    from pipeline_assets.daily_runs import run_days
 
     return run_days(defs, days, sources, instance)
 
@@ -189,6 +189,16 @@ def test_query_views_over_the_lake(clean_db, workdir, instance):
     assert rows == [("dealer_feed", 3), ("jobs_board", 2), ("marketplace_csv", 2)]
     assert con.execute("SELECT count(*) FROM raw_listings").fetchone() == (13,)
     assert con.execute("SELECT count(*) FROM rejected_listings WHERE len(reasons) > 0").fetchone() == (3,)
+    # One view per lake dataset of the definitions (no second list of names):
+    # every daily and per-source asset the run wrote, entity assets included.
+    from pipeline_assets.definitions import defs
+    from pipeline_assets.lake_views import lake_datasets
+
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    written = {name for name, levels in lake_datasets(defs).items() if levels != ["upload"]}
+    assert {"listing_entities", "canonical_listings", "entity_merges", "listing_history"} <= written
+    assert views == written
+    assert con.execute("SELECT count(DISTINCT entity_id) FROM listing_entities").fetchone()[0] > 0
 
 
 def test_ddl_matches_canonical_schema(clean_db):

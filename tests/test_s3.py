@@ -38,7 +38,7 @@ def test_s3_lake_and_s3_sources(clean_db, workdir, instance, s3_endpoint, monkey
     monkeypatch.setenv("LISTINGS_S3_ENDPOINT_URL", s3_endpoint)
 
     from pipeline_assets.definitions import build_definitions
-    from pipeline_assets.runner import run_days
+    from pipeline_assets.daily_runs import run_days
 
     outcomes = run_days(build_definitions(), [D1], ["dealer_feed", "jobs_board", "marketplace_csv"], instance)
     assert all(o.success for o in outcomes), [o.message for o in outcomes if not o.success]

@@ -13,7 +13,7 @@ from pipeline_assets.transforms import hashing
 from pipeline_assets.transforms.dedup import dedup
 from pipeline_assets.transforms.enrich import enrich, market_inputs, market_stats_sql
 from pipeline_assets.transforms.kinds import CANONICAL_SCHEMA, LINEAGE_SCHEMA, get_kind
-from pipeline_assets.transforms.sources import SourceConfigError, parse_sources
+from pipeline_assets.sources import SourceConfigError, parse_sources
 from pipeline_assets.transforms.validate import rejected_view, valid_view, validate
 
 DAY = date(2026, 11, 16)
@@ -181,17 +181,17 @@ def test_enrich_grades_regions_and_market():
 
 @pytest.mark.parametrize("doc,message", [
     ({"sources": [{"name": "x", "kind": "boats", "format": "csv", "location": "a.csv",
-                   "fields": {"make": "m"}}]}, "source x: key 'kind': unknown listing kind 'boats'"),
+                   "fields": {"make": "m"}}]}, "source x: kind unknown listing kind 'boats'"),
     ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "a.csv",
                    "fields": {"make": "m"}}]}, "source x: required field(s) not mapped: source_url, model, year"),
     ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "ftp://h/a.csv",
-                   "fields": {"make": "m"}}]}, "source x: key 'location': unsupported URL scheme 'ftp'"),
+                   "fields": {"make": "m"}}]}, "source x: location: unsupported URL scheme 'ftp'"),
     ({"sources": [{"name": "x", "kind": "vehicles", "format": "csv", "location": "https:///a.csv",
                    "fields": {"make": "m"}}]}, "has no host"),
     ({"sources": [{"name": "Bad Name; DROP", "kind": "vehicles", "format": "csv", "location": "a",
                    "fields": {}}]}, "is invalid: use lowercase letters"),
     ({"sources": [{"name": "x", "kind": "jobs", "format": "xls", "location": "a", "fields": {}}]},
-     "source x: key 'format': 'xls' is not one of"),
+     "source x: format 'xls' is not one of"),
     ({"sources": [{"name": "x", "kind": "jobs", "format": "csv", "location": "a",
                    "fields": {"title": "t", "colour": "c"}}]}, "source x: fields.colour: not a field of kind jobs"),
 ])
@@ -204,7 +204,7 @@ def test_source_config_errors_name_source_and_key(doc, message):
 def test_json_reader_widens_schema_when_a_field_appears_late(tmp_path, monkeypatch):
     from datetime import datetime, timezone
 
-    from pipeline_assets.transforms import readers
+    from pipeline_assets.raw import files as readers
 
     monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
     lines = [{"id": i, "company": {"name": f"C{i}"}} for i in range(3)] + [{"id": 3, "company": None, "x": 1}]
@@ -241,7 +241,7 @@ def pq_row_groups(path) -> int:
 def test_xml_file_reader(tmp_path):
     from datetime import datetime, timezone
 
-    from pipeline_assets.transforms import readers
+    from pipeline_assets.raw import files as readers
 
     src = tmp_path / "feed.xml"
     src.write_text('<?xml version="1.0"?><feed xmlns="urn:x"><vehicle id="V1"><make>Ford</make>'

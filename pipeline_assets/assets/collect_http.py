@@ -15,8 +15,8 @@ from pathlib import Path
 
 from resources import LakeResource
 
-from ..settings import DATA_DIR
-from ..transforms.sources import Source, expand_env
+from ..paths import DATA_DIR
+from ..sources import HttpSourceConfig, SourceConfigError
 
 
 class CollectionFailed(Exception):
@@ -37,9 +37,8 @@ def _raw_dir(lake: LakeResource, day: date, source: str) -> tuple[Path, bool]:
     return lake.scratch_file(suffix=""), True
 
 
-def collect_http(source: Source, day: date, lake: LakeResource, out: Path, *, replay: bool, log) -> dict:
-    from pipeline_assets.collect.config import ConfigError
-    from pipeline_assets.collect.runner import collect_source
+def collect_http(source: HttpSourceConfig, day: date, lake: LakeResource, out: Path, *, replay: bool, log) -> dict:
+    from pipeline_assets.collect.collector import collect_source
 
     raw_dir, remote = _raw_dir(lake, day, source.name)
     if remote and replay:
@@ -48,10 +47,10 @@ def collect_http(source: Source, day: date, lake: LakeResource, out: Path, *, re
     # that day's raw_payloads, so validators must not outlive it.
     state_dir = DATA_DIR / "state" / source.name / day.isoformat()
     try:
-        report = asyncio.run(collect_source(expand_env(source.collect), state_dir=state_dir, raw_dir=raw_dir,
+        report = asyncio.run(collect_source(source.resolved(), state_dir=state_dir, raw_dir=raw_dir,
                                             out_parquet=out, replay=replay))
-    except (ConfigError, FileNotFoundError) as e:  # e.g. an auth token variable that is not set
-        raise CollectionFailed(f"source {source.name} {day}: {e}", uri=source.collect.get("url"),
+    except (SourceConfigError, FileNotFoundError) as e:  # e.g. an auth token variable that is not set
+        raise CollectionFailed(f"source {source.name} {day}: {e}", uri=source.url,
                                stage="config") from None
     if remote and not replay and raw_dir.exists():
         lake.fs().put(str(raw_dir) + "/", lake.partition_dir("raw_payloads", day, source.name) + "/", recursive=True)
@@ -66,7 +65,7 @@ def collect_http(source: Source, day: date, lake: LakeResource, out: Path, *, re
     errors = [{"uri": e.url, "message": e.error, "http_status": e.status, "attempts": e.attempts,
                "raw_path": e.raw_path} for e in report.errors]
     if report.truncated:
-        errors.append({"uri": source.collect.get("url"),
+        errors.append({"uri": source.url,
                        "message": "pagination cap (max_pages) reached before the last page"})
     if status == "partial" and out.exists():
         # Keep what was fetched for review, outside raw_listings.

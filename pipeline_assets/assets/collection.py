@@ -11,7 +11,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
-import duckdb
 import fsspec
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from psycopg.types.json import Jsonb
@@ -19,12 +18,13 @@ from pydantic import Field
 
 from resources import LakeResource, PostgresResource
 
-from ..collect.download import DownloadError, download
+from ..collect.http import DownloadError, download_file
 from ..metadata import lake_metadata
 from ..partitions import source_catalog, source_day, source_day_partitions
-from ..settings import PROJECT_ROOT
-from ..transforms.readers import SourceParseError, read_to_parquet, sha256_file
-from ..transforms.sources import Source
+from ..paths import PROJECT_ROOT
+from ..raw.files import read_to_parquet, sha256_file
+from ..raw.records import SourceParseError, concat_raw
+from ..sources import FileSource, Source
 from .collect_http import CollectionFailed, collect_http
 
 
@@ -47,15 +47,13 @@ def record_error(postgres: PostgresResource, day: date, source: str, stage: str,
 def mirror_config(postgres: PostgresResource, source: Source) -> None:
     """Keep pipeline.configs in step with sources.yaml (values as parameters)."""
     postgres.apply_ddl()
-    cfg = source.collect or {"format": source.format, "location": source.location, "record_path": source.record_path,
-                             "watch": source.watch}
     postgres.execute(
         "INSERT INTO pipeline.configs (source, kind, source_type, enabled, schedule, config) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET kind = EXCLUDED.kind, "
         "source_type = EXCLUDED.source_type, enabled = EXCLUDED.enabled, schedule = EXCLUDED.schedule, "
         "config = EXCLUDED.config, updated_at = now()",
         (source.name, source.kind, source.type, source.enabled, source.schedule,
-         Jsonb({**cfg, "fields": source.fields})))
+         Jsonb(source.catalog_record())))
 
 
 def record_outcome(postgres: PostgresResource, source: str, day: date, status: str, error: str | None,
@@ -75,7 +73,7 @@ def _files(uri: str) -> list[str]:
     return [f if scheme in ("", "file") else f"{scheme}://{f}" for f in found]
 
 
-def _fetch(uri: str, lake: LakeResource, source: Source) -> tuple[Path, datetime, bool]:
+def _fetch(uri: str, lake: LakeResource, source: FileSource) -> tuple[Path, datetime, bool]:
     """A local path for the file plus its modification time. Remote files are
     streamed to scratch; the mtime (not the wall clock) is the fetch stamp, so
     replaying an unchanged file is byte-for-byte idempotent."""
@@ -87,10 +85,10 @@ def _fetch(uri: str, lake: LakeResource, source: Source) -> tuple[Path, datetime
         return p, datetime.fromtimestamp(p.stat().st_mtime, timezone.utc).replace(microsecond=0), False
     if scheme in ("http", "https"):
         # Somebody else's server: allowed hosts, public addresses and checked
-        # redirects, like the scrapers (see collect/download.py).
+        # redirects: the scrapers' own client, streaming (see collect/http.py).
         tmp = lake.scratch_file(Path(urlparse(uri).path).suffix or ".bin")
-        got = download(uri, tmp, source=source.name, allowed_hosts=list(source.allowed_hosts) or None,
-                       allow_private_networks=source.allow_private_networks)
+        got = download_file(uri, tmp, source=source.name, allowed_hosts=list(source.allowed_hosts) or None,
+                            allow_private_networks=source.allow_private_networks)
         stamp = got.last_modified or datetime.now(timezone.utc)
         return tmp, stamp.replace(microsecond=0), True
     fs, path = fsspec.core.url_to_fs(uri)
@@ -102,7 +100,7 @@ def _fetch(uri: str, lake: LakeResource, source: Source) -> tuple[Path, datetime
     return tmp, fetched.replace(microsecond=0), True
 
 
-def _collect_files(source: Source, day: date, lake: LakeResource, postgres: PostgresResource,
+def _collect_files(source: FileSource, day: date, lake: LakeResource, postgres: PostgresResource,
                    out: Path) -> dict:
     location = source.location_for(day, PROJECT_ROOT)
     try:
@@ -140,25 +138,8 @@ def _collect_files(source: Source, day: date, lake: LakeResource, postgres: Post
             "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, records = EXCLUDED.records, "
             "fetched_at = EXCLUDED.fetched_at", (day, source.name, uri, checksum, size, n, fetched_at))
         parts.append((part, n))
-    _merge(parts, out)
+    concat_raw(parts, out)
     return {"files": MetadataValue.json(uris), "location": location, "raw_payloads": MetadataValue.json(kept)}
-
-
-def _merge(parts: list[tuple[Path, int]], out: Path) -> None:
-    """One raw file per partition; `_row` stays unique across the files."""
-    if len(parts) == 1:
-        parts[0][0].replace(out)
-        return
-    selects, offset = [], 0
-    for path, n in parts:
-        selects.append(f"SELECT * REPLACE (_row + {offset} AS _row) FROM read_parquet('{path}')")
-        offset += n
-    con = duckdb.connect()
-    con.execute(f"COPY ({' UNION ALL BY NAME '.join(selects)} ORDER BY _row) TO '{out}' "
-                "(FORMAT parquet, COMPRESSION zstd)")
-    con.close()
-    for path, _ in parts:
-        path.unlink()
 
 
 @asset(

@@ -19,7 +19,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetDep, AssetExecutionC
 
 from resources import DuckDBResource, LakeResource
 
-from ..metadata import lake_metadata, markdown_table
+from ..metadata import LAKE_ALSO_WRITES, lake_metadata, markdown_table
 from ..partitions import daily_partitions, source_catalog
 from ..transforms.entities import ENTITIES, MEMBERS, resolve_day
 from ..transforms.kinds import get_kind
@@ -57,6 +57,8 @@ def _fetch_state(lake: LakeResource, day, kind: str, stack: ExitStack) -> Path |
     outs={
         "listing_entities": AssetOut(
             kinds={"duckdb", "polars", "parquet"},
+            # Written beside it: earlier entities merged into another that day (`listings query` view).
+            metadata={LAKE_ALSO_WRITES: ["entity_merges"]},
             description=(
                 "Every deduped listing of the day mapped to a real-world entity (`entity_id`), across "
                 "sources and days: the same car on a dealer site and two marketplaces, a job on three "

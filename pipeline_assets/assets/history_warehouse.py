@@ -46,27 +46,23 @@ def _load_days(context: AssetExecutionContext, lake: LakeResource, postgres: Pos
     })
 
 
-@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
-       deps=["listing_snapshots"], key=AssetKey(["postgres", "listing_snapshots"]),
-       description="`core.listing_snapshots`: one row per (source, day), unique." + _DOC)
-def pg_listing_snapshots(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-    return _load_days(context, lake, postgres, "listing_snapshots", "listing_snapshots", "snapshot_date")
+def _daily_load(asset_name: str, date_column: str, description: str):
+    """`postgres/<asset_name>`: the day's lake partition into `core.<asset_name>`."""
+    @asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"}, deps=[asset_name],
+           key=AssetKey(["postgres", asset_name]), description=description + _DOC)
+    def load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+        return _load_days(context, lake, postgres, asset_name, asset_name, date_column)
+    return load
 
 
-@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
-       deps=["source_scores"], key=AssetKey(["postgres", "source_scores"]),
-       description="`core.source_scores`: one score per (source, day) with its inputs, components and "
-                   "weights." + _DOC)
-def pg_source_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-    return _load_days(context, lake, postgres, "source_scores", "source_scores", "score_date")
-
-
-@asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},
-       deps=["listing_scores"], key=AssetKey(["postgres", "listing_scores"]),
-       description="`core.listing_scores`: per listing per day, quality, grade and trailing-window market "
-                   "position." + _DOC)
-def pg_listing_scores(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-    return _load_days(context, lake, postgres, "listing_scores", "listing_scores", "observed_date")
+pg_listing_snapshots = _daily_load("listing_snapshots", "snapshot_date",
+                                   "`core.listing_snapshots`: one row per (source, day), unique.")
+pg_source_scores = _daily_load("source_scores", "score_date",
+                               "`core.source_scores`: one score per (source, day) with its inputs, components "
+                               "and weights.")
+pg_listing_scores = _daily_load("listing_scores", "observed_date",
+                                "`core.listing_scores`: per listing per day, quality, grade and trailing-window "
+                                "market position.")
 
 
 @asset(partitions_def=daily_partitions, group_name="warehouse", kinds={"postgres"},

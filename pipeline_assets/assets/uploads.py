@@ -18,26 +18,22 @@ keeps each upload's status for SQL users.
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
 import fsspec
 import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetObservation, Config,
-                     ConfigurableResource, DynamicPartitionsDefinition, Failure, MaterializeResult, MetadataValue,
+                     DynamicPartitionsDefinition, Failure, MaterializeResult, MetadataValue,
                      asset)
 from psycopg.types.json import Jsonb
 from pydantic import Field
 
-from resources import LakeResource, PostgresResource
+from resources import LakeResource, PostgresResource, UploadSettings
 
 from ..metadata import column_schema, markdown_table, parquet_rows
-from ..settings import DATA_DIR, PROJECT_ROOT
-from ..uploads import UploadConfigError, UploadReadError, load_upload_config, normalize_file
+from ..uploads import UploadConfigError, UploadReadError, normalize_file
 from ..uploads.contacts import contacts_frame
 from ..uploads.detect import Detection
 from ..uploads.types import ColumnType
@@ -45,37 +41,6 @@ from ..uploads.types import ColumnType
 upload_partitions = DynamicPartitionsDefinition(name="uploads")
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt")
 PREVIEW_ROWS = 10
-
-
-class UploadSettings(ConfigurableResource):
-    """Where uploads come from and how they are read."""
-
-    inbox: str = Field(default="data/uploads/inbox", description=(
-        "Watched location: a local folder (relative to the project) or an s3:// prefix."))
-    config_path: str = Field(default="data/uploads.yaml", description="Upload options and type overrides.")
-    duckdb_memory: str = Field(default="1GB", description="DuckDB memory limit for the CSV reader.")
-    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint for an s3:// inbox.")
-
-    def inbox_url(self) -> str:
-        return resolve_location(self.inbox)
-
-    def upload_config(self):
-        path = self.config_path
-        if not os.path.isabs(path):
-            path = str(PROJECT_ROOT / path)
-        return load_upload_config(path)
-
-    def fs(self, url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-        opts = {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} \
-            if self.s3_endpoint_url and url.startswith("s3://") else {}
-        return fsspec.core.url_to_fs(url, **opts)
-
-
-def resolve_location(loc: str) -> str:
-    loc = os.path.expandvars(loc)
-    if urlparse(loc).scheme in ("", "file") and not os.path.isabs(loc.removeprefix("file://")):
-        loc = str(PROJECT_ROOT / loc)
-    return loc
 
 
 def upload_key(file_name: str, sha256: str) -> str:
@@ -95,32 +60,6 @@ def file_sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
 
 
 # -- lake paths (one folder per upload) ---------------------------------------------------
-
-def _lake_dir(lake: LakeResource, asset_name: str, key: str) -> str:
-    root = str(Path(lake.root.removeprefix("file://")).resolve()) if lake.is_local else lake.root.rstrip("/")
-    return f"{root}/{asset_name}/upload={key}"
-
-
-def _publish(lake: LakeResource, local: Path, target: str) -> str:
-    """Atomic replace, as LakeResource.publish: a temp name next to the target, then a rename (or one PUT)."""
-    if lake.is_local:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(f"{target}.{uuid.uuid4().hex}.tmp")
-        shutil.move(str(local), staged)
-        os.replace(staged, target)
-    else:
-        lake.fs().put_file(str(local), target)
-        local.unlink(missing_ok=True)
-    return target
-
-
-def _fetch(lake: LakeResource, uri: str, suffix: str) -> tuple[Path, bool]:
-    if lake.is_local:
-        return Path(uri), False
-    tmp = lake.scratch_file(suffix)
-    lake.fs().get_file(uri, str(tmp))
-    return tmp, True
-
 
 def _record_upload(postgres: PostgresResource, key: str, **fields) -> None:
     postgres.apply_ddl()
@@ -176,7 +115,7 @@ def uploaded_files(context: AssetExecutionContext, config: UploadFileConfig, lak
         raise Failure(description=f"{src}: content changed since it was registered as {key} "
                                   f"(now {upload_key(name, digest)}); the new version gets its own partition")
     size = local.stat().st_size
-    uri = _publish(lake, local, f"{_lake_dir(lake, 'uploaded_files', key)}/{name}")
+    uri = lake.publish_file(local, f"{lake.upload_dir('uploaded_files', key)}/{name}")
     _record_upload(postgres, key, file_name=name, uri=src, sha256=digest, bytes=size, status="pending",
                    run_id=context.run_id)
     return MaterializeResult(metadata={
@@ -204,7 +143,7 @@ def normalized_uploads(context: AssetExecutionContext, lake: LakeResource, uploa
                        postgres: PostgresResource):
     key = context.partition_key
     fs = lake.fs()
-    raw_dir = _lake_dir(lake, "uploaded_files", key)
+    raw_dir = lake.upload_dir("uploaded_files", key)
     # A crash mid-publish can leave "<name>.<hex>.tmp" behind: never read it as the upload.
     found = [p for p in fs.ls(raw_dir, detail=False) if not p.endswith(".tmp")] if fs.exists(raw_dir) else []
     if not found:
@@ -230,7 +169,7 @@ def normalized_uploads(context: AssetExecutionContext, lake: LakeResource, uploa
                                                      "progress_pct": round(pct, 1) if pct is not None else None}))
 
     out_parquet, out_csv, out_rejects = lake.scratch_file(), lake.scratch_file(".csv"), lake.scratch_file(".csv")
-    local, temporary = _fetch(lake, raw_uri, Path(name).suffix or ".csv")
+    local, temporary = lake.local_copy(raw_uri, Path(name).suffix or ".csv")
     try:
         result = normalize_file(local, source=name, out_parquet=out_parquet, out_csv=out_csv, out_rejects=out_rejects,
                                 scratch_dir=Path(lake.scratch_dir), options=options, overrides=overrides,
@@ -252,20 +191,20 @@ def normalized_uploads(context: AssetExecutionContext, lake: LakeResource, uploa
     valid_rows = pl.scan_parquet(out_parquet).filter(pl.col("_invalid_columns") == "").select(pl.len()).collect().item()
     rows = parquet_rows(out_parquet)
 
-    base = _lake_dir(lake, "normalized_uploads", key)
+    base = lake.upload_dir("normalized_uploads", key)
     report_file = lake.scratch_file(".json")
     report_json = {"upload_key": key, "file": name, "encoding": result.layout.encoding,
                    "delimiter": result.layout.delimiter, "rows": rows, "valid_rows": valid_rows,
                    "rejected_lines": result.rejected_lines, "seconds": round(result.seconds, 3),
                    "options": options.model_dump(), "columns": result.report.as_dicts()}
     report_file.write_text(json.dumps(report_json, default=str, indent=1))
-    parquet_uri = _publish(lake, out_parquet, f"{base}/part-0.parquet")
-    csv_uri = _publish(lake, out_csv, f"{_lake_dir(lake, 'normalized_uploads_csv', key)}/{Path(name).stem}.normalized.csv")
-    report_uri = _publish(lake, report_file, f"{base}/report.json")
+    parquet_uri = lake.publish_file(out_parquet, f"{base}/part-0.parquet")
+    csv_uri = lake.publish_file(out_csv, f"{lake.upload_dir('normalized_uploads_csv', key)}/{Path(name).stem}.normalized.csv")
+    report_uri = lake.publish_file(report_file, f"{base}/report.json")
     rejects_uri = None
-    rejects_dir = _lake_dir(lake, "upload_rejects", key)
+    rejects_dir = lake.upload_dir("upload_rejects", key)
     if result.rejects is not None:
-        rejects_uri = _publish(lake, result.rejects, f"{rejects_dir}/rejects.csv")
+        rejects_uri = lake.publish_file(result.rejects, f"{rejects_dir}/rejects.csv")
     else:
         out_rejects.unlink(missing_ok=True)
         if fs.exists(f"{rejects_dir}/rejects.csv"):  # a re-run after a fixed file: no stale rejects
@@ -319,9 +258,9 @@ def _detections(report: dict) -> list[Detection]:
                    "the upload's rows are replaced in one transaction.")
 def pg_contacts(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource) -> MaterializeResult:
     key = context.partition_key
-    base = _lake_dir(lake, "normalized_uploads", key)
-    report_local, rtmp = _fetch(lake, f"{base}/report.json", ".json")
-    parquet_local, ptmp = _fetch(lake, f"{base}/part-0.parquet", ".parquet")
+    base = lake.upload_dir("normalized_uploads", key)
+    report_local, rtmp = lake.local_copy(f"{base}/report.json", ".json")
+    parquet_local, ptmp = lake.local_copy(f"{base}/part-0.parquet", ".parquet")
     contacts = lake.scratch_file()
     try:
         report = json.loads(report_local.read_text())
@@ -342,10 +281,3 @@ def pg_contacts(context: AssetExecutionContext, lake: LakeResource, postgres: Po
 
 
 UPLOAD_ASSETS = [uploaded_files, normalized_uploads, pg_contacts]
-
-
-def upload_settings_from_env() -> UploadSettings:
-    return UploadSettings(inbox=os.environ.get("LISTINGS_UPLOAD_INBOX", "data/uploads/inbox"),
-                          config_path=os.environ.get("LISTINGS_UPLOAD_CONFIG", str(DATA_DIR / "uploads.yaml")),
-                          duckdb_memory=os.environ.get("LISTINGS_UPLOAD_DUCKDB_MEMORY", "1GB"),
-                          s3_endpoint_url=os.environ.get("LISTINGS_S3_ENDPOINT_URL"))

@@ -7,7 +7,7 @@ import base64
 import os
 from typing import Mapping
 
-from .config import AuthConfig, ConfigError
+from ..sources import AuthConfig, SourceConfigError
 
 
 def auth_headers(source: str, auth: AuthConfig | None, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -18,7 +18,7 @@ def auth_headers(source: str, auth: AuthConfig | None, env: Mapping[str, str] | 
     def need(key: str, var: str | None) -> str:
         value = env.get(var or "")
         if not value:
-            raise ConfigError(f"source {source}: auth.{key} names environment variable {var}, which is not set")
+            raise SourceConfigError(f"source {source}: auth.{key} names environment variable {var}, which is not set")
         return value
 
     if auth.type == "bearer":

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .config import FieldSpec
+from ..sources import FieldSpec
 
 URL_ATTRS = frozenset({"href", "src", "data-src", "data-href"})
 

@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from .config import Pagination
+from ..raw.records import SourceParseError
+from ..sources import Pagination
 from .http import FetchResult
-from .records import ExtractError
 
 
 @dataclass
@@ -62,7 +62,7 @@ def parse_json(body: bytes, url: str) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         # A 200 with an HTML error page is common; show what came back.
-        raise ExtractError(f"{url}: response is not valid JSON ({e}); body starts {body[:120]!r}") from None
+        raise SourceParseError(f"{url}: response is not valid JSON ({e}); body starts {body[:120]!r}") from None
 
 
 def records_from(doc: Any, record_path: str | None, url: str) -> list[dict[str, Any]]:
@@ -70,12 +70,12 @@ def records_from(doc: Any, record_path: str | None, url: str) -> list[dict[str, 
         found = dotted(doc, record_path)
     except KeyError as e:
         shape = f"keys {list(doc)[:10]}" if isinstance(doc, dict) else f"a {type(doc).__name__}"
-        raise ExtractError(f"{url}: record_path {record_path!r} not found in the response "
+        raise SourceParseError(f"{url}: record_path {record_path!r} not found in the response "
                            f"(no {e.args[0]!r}; the body has {shape})") from None
     if found is None:
         return []
     if not isinstance(found, list):
-        raise ExtractError(f"{url}: record_path {record_path or '(body)'!r} is a {type(found).__name__}, not a list")
+        raise SourceParseError(f"{url}: record_path {record_path or '(body)'!r} is a {type(found).__name__}, not a list")
     # Scalars in the list become one-field records rather than a crash.
     return [r if isinstance(r, dict) else {"value": r} for r in found]
 
@@ -181,11 +181,7 @@ class Paginator:
             while window:
                 page = await window.popleft()
                 yield page
-                if page.error:
-                    self.stop_reason = "page error"
-                    return
-                if not page.records:
-                    self.stop_reason = "empty page"
+                if self._stops(page):
                     return
                 if scheduled < p.max_pages:
                     schedule()
@@ -197,6 +193,13 @@ class Paginator:
                 task.cancel()
             await asyncio.gather(*window, return_exceptions=True)
 
+    def _stops(self, page: Page) -> bool:
+        """A failed or empty page ends the pagination (the reason is kept)."""
+        if page.error or not page.records:
+            self.stop_reason = "page error" if page.error else "empty page"
+            return True
+        return False
+
     async def _linked(self) -> AsyncIterator[Page]:
         p = self.p
         assert p is not None
@@ -205,11 +208,7 @@ class Paginator:
         for number in range(1, p.max_pages + 1):
             page = await self.fetch(number, url)
             yield page
-            if page.error:
-                self.stop_reason = "page error"
-                return
-            if not page.records:
-                self.stop_reason = "empty page"
+            if self._stops(page):
                 return
             if p.style == "cursor":
                 cursor = next_cursor(page.doc, p.cursor_path or "")

@@ -85,6 +85,8 @@ def scrape(port: int, pages: int, per_page: int, concurrency: int, work: str, lo
         "pagination": {"style": "page", "size_param": "per_page", "page_size": per_page,
                        "max_pages": pages + 1, "prefetch": concurrency},
         "http": {"concurrency": concurrency, "rate_limit": 0, "timeout": 30},
+        "kind": "vehicles", "fields": {"source_listing_id": "id", "make": "make", "model": "model", "year": "year",
+                                       "source_url": "url"},
     }
     w = Path(work)
     cpu0 = _cpu_s()

@@ -39,7 +39,7 @@ STAGES = ["raw (parse)", "validate + split", "dedup (duckdb)", "enrich", "snapsh
 
 
 def _sources():
-    from pipeline_assets.transforms.sources import load_sources
+    from pipeline_assets.sources import load_sources
 
     # The sample sources only: not watched inbox folders or HTTP examples.
     return [s for s in load_sources(ROOT / "data" / "sources.yaml") if s.enabled and not s.watch and not s.is_http]
@@ -62,7 +62,7 @@ def run_stage(name: str, work: Path, db_url: str | None) -> dict:
     lake.mkdir(parents=True, exist_ok=True)
     sources = _sources()
     if name == "raw (parse)":
-        from pipeline_assets.transforms.readers import read_to_parquet
+        from pipeline_assets.raw.files import read_to_parquet
         n = 0
         for s in sources:
             loc = Path(s.location_for(DAY).replace("data/samples", str(work / "samples")))

@@ -25,10 +25,12 @@ def block_keys(res: Resolution) -> list[BlockingKey]:
     return keys
 
 
-def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, dict[str, int]]:
-    """Create table `pairs(a, b)` with a < b; returns per-key statistics.
-    Key values are hashed to 64-bit integers: joins on integers, and a rare
-    collision only adds a pair that scoring then rejects."""
+def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution, records: str,
+                pairs: str) -> dict[str, dict[str, int]]:
+    """Create table `pairs` (a, b) with a < b, rids of table `records`;
+    returns per-key statistics. Key values are hashed to 64-bit integers:
+    joins on integers, and a rare collision only adds a pair that scoring
+    then rejects."""
     stats: dict[str, dict[str, int]] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE pairs_raw (a BIGINT, b BIGINT)")
     # Keys with the same expression (one block, several sort orders) share
@@ -43,7 +45,8 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
         # dropped here (most records, for most keys).
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE keyed AS
-            WITH base AS (SELECT rid, is_prior, hash(({expr})) AS k{order_cols} FROM prep WHERE ({expr}) IS NOT NULL),
+            WITH base AS (SELECT rid, is_prior, hash(({expr})) AS k{order_cols} FROM {records}
+                          WHERE ({expr}) IS NOT NULL),
                  c AS (SELECT k, count(*) AS n FROM base GROUP BY k HAVING count(*) > 1)
             SELECT base.*, c.n FROM base JOIN c USING (k)""")
         full_done: set[int] = set()
@@ -85,18 +88,20 @@ def build_pairs(con: duckdb.DuckDBPyConnection, res: Resolution) -> dict[str, di
     # A pair found by several keys is compared once. (No list of the keys
     # per pair: an ordered string aggregate cannot spill, and the per-key
     # counts above already say which keys find what.)
-    con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT a, b FROM pairs_raw")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {pairs} AS SELECT DISTINCT a, b FROM pairs_raw")
     con.execute("DROP TABLE pairs_raw; DROP TABLE IF EXISTS keyed; DROP TABLE IF EXISTS _win")
     return stats
 
 
-def random_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: float = 0.42) -> None:
-    """Table `upairs(a, b)`: random pairs of today's records, for u-probabilities
-    (how often two unrelated records agree by chance). Seeded: re-runs agree."""
+def random_pairs(con: duckdb.DuckDBPyConnection, records: str, pairs: str, n_pairs: int,
+                 seed: float = 0.42) -> None:
+    """Table `pairs` (a, b): random pairs of today's records of table
+    `records`, for u-probabilities (how often two unrelated records agree by
+    chance). Seeded: re-runs agree."""
     con.execute(f"SELECT setseed({seed})").fetchall()
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE upairs AS
-        WITH today AS (SELECT rid FROM prep WHERE NOT is_prior),
+        CREATE OR REPLACE TEMP TABLE {pairs} AS
+        WITH today AS (SELECT rid FROM {records} WHERE NOT is_prior),
              n AS (SELECT count(*) AS n, min(rid) AS lo FROM today)
         SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
             SELECT lo + CAST(floor(random() * n) AS BIGINT) AS a, lo + CAST(floor(random() * n) AS BIGINT) AS b

@@ -1,10 +1,11 @@
 """Clusters from scored edges: connected components, then constraints.
 
-Input: DuckDB tables `prep` (records) and `edges(a, b, prob)` (pairs at or
-above match_probability, no cannot-link conflict). Output: table
-`clusters(rid, cluster, strong)` holding only the records of multi-record
-clusters (`cluster` = the smallest rid of the cluster; `strong` = rebuilt
-from strong edges); a record absent from it is a cluster of its own. Most
+Input: a DuckDB table of records (`prep`, prepare.py) and one of edges
+`(a, b, prob)` (`build_edges`: pairs at or above match_probability, no
+cannot-link conflict). Output: a table `(rid, cluster, strong)`
+(`clusters`) holding only the records of multi-record clusters (`cluster`
+= the smallest rid of the cluster; `strong` = rebuilt from strong edges);
+a record absent from it is a cluster of its own. Most
 records of a day are singletons, so this keeps the table a fraction of the
 day's size.
 
@@ -30,13 +31,15 @@ Those components are few and small, so a Python loop over their edges is cheap.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from ..kinds.resolution import Resolution
-
+from ...sqltext import literal
 
 CHUNK = 1_000_000
 
@@ -125,24 +128,50 @@ def _greedy(members: pl.DataFrame, edges: pl.DataFrame, res: Resolution) -> dict
     return {r: find(r) for r in keys}
 
 
-def _relabel(con: duckdb.DuckDBPyConnection, rids: np.ndarray, labels: np.ndarray, strong: bool) -> None:
+def build_edges(con: duckdb.DuckDBPyConnection, res: Resolution, records: str, levels: Path, kept: Path,
+                edges: str) -> None:
+    """Create table `edges` (a, b, prob), the clustering edges: the kept
+    pairs (file `kept`) at or above match_probability, plus listings of table
+    `records` that were one entity before, unless a rule forbids it.
+
+    A conflicting pair's probability is 0, so only those prior links need the
+    check, and it is made against the conflicting pairs among them (a semi
+    join on the few prior links, streaming over the file of every pair's
+    levels), never against a hash table of every conflicting pair of the day."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {edges} AS
+        WITH prior AS (
+            SELECT x.rid AS a, y.rid AS b FROM {records} x JOIN {records} y
+            ON x.prior_entity = y.prior_entity AND x.rid < y.rid),
+        bad AS (SELECT a, b FROM read_parquet({literal(levels)}) g SEMI JOIN prior USING (a, b) WHERE g.conflict),
+        e AS (
+            SELECT a, b, prob FROM read_parquet({literal(kept)}) WHERE prob >= {res.match_probability}
+            UNION ALL
+            SELECT a, b, 1.0 AS prob FROM prior ANTI JOIN bad USING (a, b))
+        SELECT a, b, max(prob) AS prob FROM e GROUP BY a, b""")
+
+
+def _relabel(con: duckdb.DuckDBPyConnection, clusters: str, rids: np.ndarray, labels: np.ndarray,
+             strong: bool) -> None:
     con.register("_rl", pa.table({"rid": pa.array(rids.astype(np.int64)), "cluster": pa.array(labels.astype(np.int64))}))
-    con.execute(f"UPDATE clusters SET cluster = r.cluster, strong = {strong} FROM _rl r WHERE clusters.rid = r.rid")
+    con.execute(f"UPDATE {clusters} SET cluster = r.cluster, strong = {strong} FROM _rl r WHERE {clusters}.rid = r.rid")
     con.unregister("_rl")
 
 
-def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_records: int = 50_000) -> dict:
-    """Create table `clusters(rid, cluster, strong)` from `edges` and `prep`; returns stats."""
-    n = int(con.execute("SELECT coalesce(max(rid) + 1, 0) FROM prep").fetchall()[0][0])
-    labels, touched = components(con, n, "SELECT a::INTEGER AS a, b::INTEGER AS b FROM edges")
+def build_clusters(con: duckdb.DuckDBPyConnection, res: Resolution, records: str, edges: str, clusters: str,
+                   greedy_batch_records: int = 50_000) -> dict:
+    """Create table `clusters` (rid, cluster, strong) from the tables `edges`
+    and `records`; returns stats."""
+    n = int(con.execute(f"SELECT coalesce(max(rid) + 1, 0) FROM {records}").fetchall()[0][0])
+    labels, touched = components(con, n, f"SELECT a::INTEGER AS a, b::INTEGER AS b FROM {edges}")
     # A record on an edge is in a multi-record cluster, and only those are
     # stored (chunk by chunk: no array of all of them at once).
-    con.execute("CREATE OR REPLACE TEMP TABLE clusters (rid BIGINT, cluster BIGINT, strong BOOLEAN)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {clusters} (rid BIGINT, cluster BIGINT, strong BOOLEAN)")
     for s in range(0, n, CHUNK):
         multi = np.flatnonzero(touched[s:s + CHUNK]).astype(np.int32) + np.int32(s)
         if len(multi):
             con.register("_cl", pa.table({"rid": pa.array(multi), "cluster": pa.array(labels[multi])}))
-            con.execute("INSERT INTO clusters SELECT rid, cluster, false FROM _cl")
+            con.execute(f"INSERT INTO {clusters} SELECT rid, cluster, false FROM _cl")
             con.unregister("_cl")
     del labels, touched
 
@@ -151,20 +180,20 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_record
     # vectorized pass, the same result the greedy rebuild would give where
     # those pieces break no rule, and it keeps giant components (which grow
     # with the day) out of the Python loop below.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _big AS SELECT cluster FROM clusters GROUP BY cluster
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _big AS SELECT cluster FROM {clusters} GROUP BY cluster
                     HAVING count(*) > {int(res.max_cluster_size)}""")
     split_big = int(con.execute("SELECT count(*) FROM _big").fetchall()[0][0])
     if split_big:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _big_edges AS
-            SELECT e.a::INTEGER AS a, e.b::INTEGER AS b FROM edges e
-            JOIN clusters c ON c.rid = e.a SEMI JOIN _big USING (cluster)
+            SELECT e.a::INTEGER AS a, e.b::INTEGER AS b FROM {edges} e
+            JOIN {clusters} c ON c.rid = e.a SEMI JOIN _big USING (cluster)
             WHERE e.prob >= {res.split_probability}""")
         labels, _ = components(con, n, "SELECT a, b FROM _big_edges")
         con.execute("DROP TABLE _big_edges")
-        rids = con.execute("SELECT rid::INTEGER AS rid FROM clusters SEMI JOIN _big USING (cluster)").fetchnumpy()["rid"]
-        rids = np.asarray(rids)
-        _relabel(con, rids, labels[rids], strong=True)
+        rids = con.execute(f"SELECT rid::INTEGER AS rid FROM {clusters} SEMI JOIN _big USING (cluster)").fetchnumpy()
+        rids = np.asarray(rids["rid"])
+        _relabel(con, clusters, rids, labels[rids], strong=True)
         del labels, rids
     con.execute("DROP TABLE _big")
 
@@ -180,27 +209,27 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_record
                sum(n) OVER (ORDER BY cluster) // {int(greedy_batch_records)} AS batch
         FROM (SELECT c.cluster, count(*) AS n, count(*) > {int(res.max_cluster_size)} AS too_big,
                      ({conflict}) AS conflict, bool_or(c.strong) AS strong
-              FROM clusters c JOIN prep p USING (rid) GROUP BY c.cluster
+              FROM {clusters} c JOIN {records} p USING (rid) GROUP BY c.cluster
               HAVING too_big OR conflict)""")
     n_conflict, batches = con.execute(
         "SELECT count(*) FILTER (WHERE conflict), list(DISTINCT batch) FROM _bad").fetchall()[0]
     cl = "".join(f", p.{c}" for c in res.cannot_link)
     # The records and edges of every batch, gathered in one pass each: a
-    # query per batch against the day's `edges`, `clusters` and `prep` made
+    # query per batch against the day's edges, clusters and records made
     # the repair quadratic (batches grow with the day, and so does each scan).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _bad_nodes AS
         SELECT b.batch, p.rid, c.cluster, p.source, p.observed_date{cl}
-        FROM clusters c JOIN _bad b USING (cluster) JOIN prep p USING (rid) ORDER BY b.batch""")
+        FROM {clusters} c JOIN _bad b USING (cluster) JOIN {records} p USING (rid) ORDER BY b.batch""")
     # A component cut for size is rebuilt from its strong edges only.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _bad_edges AS
-        SELECT b.batch, e.a, e.b, e.prob FROM edges e JOIN clusters c ON c.rid = e.a JOIN _bad b USING (cluster)
+        SELECT b.batch, e.a, e.b, e.prob FROM {edges} e JOIN {clusters} c ON c.rid = e.a JOIN _bad b USING (cluster)
         WHERE e.prob >= CASE WHEN b.strong OR b.too_big THEN {res.split_probability}
                              ELSE {res.match_probability} END
         ORDER BY b.batch""")
     # New labels are collected and applied in one UPDATE at the end (one
-    # UPDATE per batch would scan `clusters` once per batch).
+    # UPDATE per batch would scan the clusters once per batch).
     con.execute("CREATE OR REPLACE TEMP TABLE _fixes (rid BIGINT, cluster BIGINT)")
     for batch in sorted(batches or []):
         bad_nodes = con.sql(f"SELECT * EXCLUDE (batch) FROM _bad_nodes WHERE batch = {int(batch)}").pl()
@@ -211,7 +240,7 @@ def cluster(con: duckdb.DuckDBPyConnection, res: Resolution, greedy_batch_record
         con.execute("INSERT INTO _fixes SELECT rid, cluster FROM _fx")
         con.unregister("_fx")
         del bad_nodes, bad_edges, fixes
-    con.execute("UPDATE clusters SET cluster = f.cluster, strong = true FROM _fixes f WHERE clusters.rid = f.rid")
+    con.execute(f"UPDATE {clusters} SET cluster = f.cluster, strong = true FROM _fixes f WHERE {clusters}.rid = f.rid")
     con.execute("DROP TABLE _fixes; DROP TABLE IF EXISTS _bad_nodes; DROP TABLE IF EXISTS _bad_edges")
     con.execute("DROP TABLE IF EXISTS _bad")
     return {"components_split_for_size": split_big, "components_split_for_conflicts": int(n_conflict or 0)}

@@ -9,8 +9,8 @@ per pair.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import numpy as np
@@ -18,7 +18,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 
 from ..kinds.resolution import Comparison, Resolution
-from .fetch import pair_batches
+from .gather import pair_batches
 
 NULL_LEVEL = -1
 # Candidate pairs per comparison batch. A batch's working set (both sides'
@@ -60,7 +60,7 @@ def _fuzzy_scores(df: pl.DataFrame, c: Comparison) -> pl.Series:
 
 
 def levels(df: pl.DataFrame, res: Resolution) -> pl.DataFrame:
-    """(a, b, g_<comparison>..., conflict) for a batch of fetched pairs."""
+    """(a, b, g_<comparison>..., conflict) for a batch of gathered pairs."""
     out = []
     for c in res.comparisons:
         a, b = pl.col(f"a_{c.name}"), pl.col(f"b_{c.name}")
@@ -101,23 +101,24 @@ def levels(df: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     return df.lazy().select("a", "b", *out, conflict.alias("conflict")).collect()
 
 
-def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, work: Path,
+def gamma_batches(con: duckdb.DuckDBPyConnection, res: Resolution, records: str, pairs: str, work: Path,
                   batch_rows: int | None = None, stats: dict | None = None) -> Iterator[pl.DataFrame]:
-    """Comparison levels of every pair in `table`, batch by batch (fetch.py
-    says how the records are fetched)."""
-    for batch in pair_batches(con, res, table, work, batch_rows or BATCH_ROWS, stats):
+    """Comparison levels of every pair of table `pairs` (records from table
+    `records`), batch by batch (gather.py says how the records are gathered)."""
+    for batch in pair_batches(con, res, records, pairs, work, batch_rows or BATCH_ROWS, stats):
         yield levels(batch, res)
 
 
-def u_levels(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, work: Path) -> pl.DataFrame:
-    """The levels (g_ columns only) of every pair of `table`: the random
-    pairs of the u-estimate, held in memory whole.
+def u_levels(con: duckdb.DuckDBPyConnection, res: Resolution, records: str, pairs: str,
+             work: Path) -> pl.DataFrame:
+    """The levels (g_ columns only) of every pair of table `pairs`: the
+    random pairs of the u-estimate, held in memory whole.
 
     Only the levels are kept because the pair ends `a` and `b` that `levels`
     passes through are zero-copy views of the Arrow batch DuckDB exported
-    (the plain-join path of fetch.py), and holding them kept every fetched
+    (the plain-join path of gather.py), and holding them kept every gathered
     column of the batch alive: 130 MB outside DuckDB's limit for the 300k
     random pairs of a day of vehicles, until the end of the day."""
     g_cols = [f"g_{c.name}" for c in res.comparisons]
-    frames = [g.select(g_cols) for g in gamma_batches(con, res, table, work)]
+    frames = [g.select(g_cols) for g in gamma_batches(con, res, records, pairs, work)]
     return pl.concat(frames) if frames else pl.DataFrame(schema={g: pl.Int8 for g in g_cols})

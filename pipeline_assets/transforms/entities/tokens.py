@@ -61,7 +61,7 @@ def frequent_hashes(con: duckdb.DuckDBPyConnection, relation: str, column: str, 
 def needs_slots(res: Resolution) -> bool:
     """Whether a comparison reads the MinHash slots themselves; otherwise only
     the LSH band keys are kept per record (a few integers instead of every
-    slot: the table of records is what the pair fetch joins on, twice)."""
+    slot: the table of records is what the pair gather reads, twice)."""
     return any(c.method == "minhash" for c in res.comparisons)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from ...raw.records import META_ARROW
 from .base import Field, Kind, RowRule
-from .jobs import JOBS
+from .job_postings import JOBS
 from .vehicles import VEHICLES
 
 KINDS: dict[str, Kind] = {k.name: k for k in (VEHICLES, JOBS)}
@@ -43,14 +44,9 @@ def _canonical_fields() -> dict[str, pl.DataType]:
     return cols
 
 
-# Collection metadata carried from raw_listings through every stage.
-LINEAGE_SCHEMA: dict[str, pl.DataType] = {
-    "_file": pl.String,
-    "_row": pl.Int64,
-    "_line": pl.Int64,
-    "_fetched_at": pl.Datetime("us", "UTC"),
-    "_payload_hash": pl.String,
-}
+# Collection metadata carried from raw_listings through every stage
+# (pipeline_assets.raw.records.META_COLUMNS), as Polars types.
+LINEAGE_SCHEMA: dict[str, pl.DataType] = dict(pl.from_arrow(META_ARROW.empty_table()).schema)
 
 CANONICAL_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String,

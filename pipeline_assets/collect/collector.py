@@ -17,11 +17,14 @@ Report status: completed (every page fetched), partial (some pages or
 detail pages failed, or `truncated`: max_pages or a repeating next link
 stopped it before the last page), failed (nothing fetched).
 
-Config keys (a plain dict, e.g. one YAML block; unknown keys are errors)
+Config keys (one sources.yaml entry, checked by pipeline_assets.sources;
+unknown keys are errors)
 ------------------------------------------------------------------------
 Every type:
   name                    ^[a-z][a-z0-9_]{0,62}$ (required)
   type                    json_api | html | xml (required)
+  kind, fields            listing kind and canonical field -> record field (required),
+                          plus the catalog keys schedule, enabled, description, history
   url                     start URL (xml: `url` and/or `urls`)
   allowed_hosts           hosts this source may request, exact or "*.example.com" (required)
   allow_private_networks  false: refuse private/loopback/link-local/reserved/multicast addresses
@@ -39,7 +42,6 @@ Every type:
     max_redirects 5, max_body_mb 50
     proxies []                           proxy URLs, used in turn
     headers {}, user_agent               extra request headers
-  kind, schedule, enabled, description, format, location   catalog keys, accepted and ignored
 
 json_api:
   record_path             dotted path to the record list ("data.items"); empty = the body is the list
@@ -53,6 +55,7 @@ json_api:
 
     - name: dealer_api
       type: json_api
+      kind: vehicles
       url: https://api.dealer.example.com/v2/inventory
       allowed_hosts: [api.dealer.example.com]
       auth: {type: bearer, token_env: DEALER_API_TOKEN}
@@ -60,40 +63,48 @@ json_api:
       record_path: data.vehicles
       pagination: {style: cursor, cursor_param: after, cursor_path: meta.next_cursor, max_pages: 500}
       http: {rate_limit: 5, concurrency: 2}
+      fields: {source_listing_id: id, make: make, model: model, year: year, source_url: url}
 
 html:
   item_selector           CSS selector of one listing item (required)
-  fields                  {field: "css"} (text) or {field: {css: "a.title", attr: href}} (required);
+  selectors               {field: "css"} (text) or {field: {css: "a.title", attr: href}} (required);
                           css omitted = the item element; href/src are made absolute
   next_selector           CSS selector of the next-page link (href, relative to the page)
   max_pages               100
-  detail                  {link_field: url, fields: {...}}: fetch each item's link_field URL and
+  detail                  {link_field: url, selectors: {...}}: fetch each item's link_field URL and
                           add these fields (a detail value wins unless it is empty)
 
     - name: jobs_html
       type: html
+      kind: jobs
       url: https://jobs.example.com/search?q=driver
       allowed_hosts: [jobs.example.com]
       item_selector: li.job
-      fields:
+      selectors:
         title: h2
+        company: .company
         url: {css: "a.more", attr: href}
         job_id: {attr: data-id}
       next_selector: a[rel=next]
-      detail: {link_field: url, fields: {description: "#description", salary: ".salary"}}
+      detail: {link_field: url, selectors: {description: "#description", salary: ".salary"}}
+      fields: {source_listing_id: job_id, title: title, company: company, source_url: url}
 
 xml:
   url / urls              one feed URL, or several (each is one "page")
   record_tag              element name of one record, any namespace (required)
-  fields                  {field: "child" | "child/grand" | "@attr" | "child/@attr"};
+  selectors               {field: "child" | "child/grand" | "@attr" | "child/@attr"};
                           omitted = every attribute as "@name" and every child element
 
     - name: dealer_feed_xml
       type: xml
+      kind: vehicles
       url: https://feeds.example.com/dealer/123/inventory.xml
       allowed_hosts: ["*.example.com"]
       record_tag: vehicle
-      fields: {id: "@id", vin: vin, make: make, price: price/amount, currency: price/@currency}
+      selectors: {id: "@id", vin: vin, make: make, model: model, year: year, price: price/amount,
+                  url: link}
+      fields: {source_listing_id: id, vin: vin, make: make, model: model, year: year, price: price,
+               source_url: url}
 """
 
 from __future__ import annotations
@@ -109,23 +120,24 @@ from typing import Any, Iterable
 import httpx
 
 from .conditional import ValidatorStore
-from .config import ConfigError, HtmlSource, JsonApiSource, SourceBase, SourceConfig, XmlSource, parse_source
+from ..raw.records import RecordSink, SourceParseError
+from ..raw.xml_feed import read_feed
+from ..sources import HtmlSource, HttpSourceConfig, JsonApiSource, SourceBase, SourceConfigError, XmlSource, parse_source
 from .html import decode, parse_detail, parse_listing
 from .http import FetchResult, HttpClient
 from .paginate import Page, Paginator, parse_json, records_from
 from .rawstore import RawStore
-from .records import ExtractError
-from .report import CollectReport, PageFailure
-from .sink import ParquetSink
-from .xml_feed import read_feed
+from .outcome import CollectReport, PageFailure
 
 
-async def collect_source(cfg: dict[str, Any] | SourceConfig, *, state_dir: str | Path, raw_dir: str | Path,
+async def collect_source(cfg: dict[str, Any] | HttpSourceConfig, *, state_dir: str | Path, raw_dir: str | Path,
                          out_parquet: str | Path, replay: bool = False, chunk_rows: int = 10_000) -> CollectReport:
     """Run one source (or rebuild its Parquet from raw_dir when `replay`).
-    Raises ConfigError for an invalid config or a missing credential; every
+    Raises SourceConfigError for an invalid config or a missing credential; every
     fetch or parse problem is in the report instead."""
     src = cfg if isinstance(cfg, SourceBase) else parse_source(cfg)
+    if not src.is_http:
+        raise SourceConfigError(f"source {src.name}: a file source is read by raw_listings, not collected over HTTP")
     start = time.monotonic()
     report = CollectReport(src.name, src.type, str(out_parquet), str(raw_dir), replay=replay)
     raw = RawStore(raw_dir)
@@ -135,7 +147,7 @@ async def collect_source(cfg: dict[str, Any] | SourceConfig, *, state_dir: str |
         validators = (ValidatorStore(Path(state_dir) / f"{src.name}.validators.json")
                       if src.conditional else None)
         client = HttpClient(src, validators=validators)  # a missing env var fails here, before any I/O
-    sink = ParquetSink(out_parquet, chunk_rows)
+    sink = RecordSink(out_parquet, chunk_rows)
     run = _Run(src, raw, sink, report)
     try:
         if replay:
@@ -169,7 +181,7 @@ async def collect_many(cfgs: Iterable[dict[str, Any]], *, state_dir: str | Path,
             return await collect_source(cfg, state_dir=state_dir, raw_dir=Path(raw_root) / name,
                                         out_parquet=out, replay=replay)
         except Exception as e:  # noqa: BLE001 - isolate sources from each other
-            msg = str(e) if isinstance(e, ConfigError) else f"source {name}: {type(e).__name__}: {e}"
+            msg = str(e) if isinstance(e, SourceConfigError) else f"source {name}: {type(e).__name__}: {e}"
             report = CollectReport(name, str(cfg.get("type")), str(out), str(Path(raw_root) / name), replay=replay)
             report.add_error(PageFailure(None, None, 0, msg, kind="source"))
             return report.finish()
@@ -185,7 +197,7 @@ class _Run:
     """One run's moving parts. Live and replay share the extraction and the
     bookkeeping, so a replay gives the same rows as the run it replays."""
 
-    def __init__(self, src: SourceConfig, raw: RawStore, sink: ParquetSink, report: CollectReport) -> None:
+    def __init__(self, src: HttpSourceConfig, raw: RawStore, sink: RecordSink, report: CollectReport) -> None:
         self.src, self.raw, self.sink, self.report = src, raw, sink, report
 
     # -- live -----------------------------------------------------------------
@@ -320,7 +332,7 @@ class _Run:
         try:
             page.doc = parse_json(page.body, page.url)
             page.records = records_from(page.doc, self.src.record_path, page.url)
-        except ExtractError as e:
+        except SourceParseError as e:
             page.error = str(e)
 
     def _extract_html(self, page: Page) -> None:
@@ -330,22 +342,22 @@ class _Run:
         assert isinstance(src, HtmlSource)
         html = decode(page.body, page.fetch.headers.get("content-type"))
         page.records, page.next_url = parse_listing(html, page.fetch.final_url, src.item_selector,
-                                                    dict(src.fields), src.next_selector)
+                                                    dict(src.selectors), src.next_selector)
 
     def _extract_detail(self, page: Page) -> None:
         if page.error or page.body is None or page.fetch is None:
             return
         assert isinstance(self.src, HtmlSource) and self.src.detail
         html = decode(page.body, page.fetch.headers.get("content-type"))
-        page.records = [parse_detail(html, page.fetch.final_url, dict(self.src.detail.fields))]
+        page.records = [parse_detail(html, page.fetch.final_url, dict(self.src.detail.selectors))]
 
     def _extract_xml(self, page: Page) -> Iterable[dict[str, Any]]:
         if page.error or page.body is None:
             return []
         assert isinstance(self.src, XmlSource)
         try:
-            return read_feed(page.body, page.url, self.src.record_tag, self.src.fields)
-        except ExtractError as e:
+            return read_feed(page.body, page.url, self.src.record_tag, self.src.selectors)
+        except SourceParseError as e:
             page.error = str(e)
             return []
 

@@ -21,7 +21,7 @@ from typing import IO, Any, Iterator
 
 from lxml import etree
 
-from .records import ExtractError
+from .records import SourceParseError
 
 
 def _iterparse(fh: IO[bytes], record_tag: str) -> Iterator[Any]:
@@ -86,12 +86,12 @@ def _whole(el: Any) -> dict[str, Any]:
 
 
 def read_feed(body: bytes, origin: str, record_tag: str, fields: dict[str, str] | None) -> Iterator[dict[str, Any]]:
-    """Records of one feed document; ExtractError names `origin` and the line."""
+    """Records of one feed document; SourceParseError names `origin` and the line."""
     try:
         for _ in _iterparse(BytesIO(body), record_tag):
             pass
     except etree.XMLSyntaxError as e:
-        raise ExtractError(f"{origin} line {max(e.lineno or 1, 1)}: malformed XML: {e.msg}") from None
+        raise SourceParseError(f"{origin} line {max(e.lineno or 1, 1)}: malformed XML: {e.msg}") from None
     return _records(body, record_tag, fields)
 
 

@@ -31,7 +31,7 @@ Each measured run is a fresh interpreter; peak RSS is its own VmHWM, and
 timings exclude interpreter start-up and imports. The last line printed is
 one JSON object.
 
-    python tests/benchmarks/dedup_bench.py [--kind vehicles|jobs|both] [--entities N]
+    python tests/benchmarks/er_bench.py [--kind vehicles|jobs|both] [--entities N]
         [--scale-rows N] [--scale-steps 1,2,4] [--skip-splink] [--resolver ours|naive] [--keep DIR]
 
 `--resolver naive` (entity = listing_id) exercises the harness without the
@@ -56,6 +56,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Neither imports more than the standard library (the Splink child may run
+# in another interpreter).
+from pipeline_assets.transforms.measure import peak_rss_mb  # noqa: E402
+from pipeline_assets.sqltext import literal, literal_list  # noqa: E402
+
 SEED = 20261116
 DAYS = (date(2026, 11, 16), date(2026, 11, 17))
 # ~2.83 records per entity over the two days: 70,000 entities ~ 200k records per kind
@@ -75,15 +80,6 @@ PIPELINE_DUCKDB = {"threads": 2, "preserve_insertion_order": False, "allocator_f
                    "allocator_bulk_deallocation_flush_threshold": "32MB"}
 
 
-def _vm_hwm_mb() -> float:
-    # Peak RSS of this process since exec (ru_maxrss would include the parent's).
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _duck(work: Path, memory: str | None = None):
     import duckdb
 
@@ -91,10 +87,6 @@ def _duck(work: Path, memory: str | None = None):
     # The settings of the pipeline's DuckDBResource (resources/duckdb_resource.py).
     return duckdb.connect(config={"memory_limit": memory or DUCKDB_MEMORY, "temp_directory": str(work / "duckdb_tmp"),
                                   **PIPELINE_DUCKDB})
-
-
-def _q(p) -> str:
-    return "'" + str(p).replace("'", "''") + "'"
 
 
 # --- resolvers (child side) -----------------------------------------------------
@@ -109,7 +101,7 @@ def naive_resolve_day(con, records: str, kind, day: date, previous_state, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     members = out_dir / "members.parquet"
     con.execute(f"""COPY (SELECT source, listing_id, observed_date, listing_id AS entity_id
-                          FROM read_parquet({_q(records)})) TO {_q(members)} (FORMAT parquet)""")
+                          FROM read_parquet({literal(records)})) TO {literal(members)} (FORMAT parquet)""")
     return _NaiveResult(members=members, state=members)
 
 
@@ -160,19 +152,15 @@ def _norm_sql(col: str) -> str:
 
 def _sorted_tokens_sql(expr: str, synonyms: dict[str, str]) -> str:
     """Tokens with abbreviations expanded, sorted (word order does not matter), joined by spaces."""
-    case = "CASE x " + " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in synonyms.items()) + " ELSE x END"
+    case = "CASE x " + " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in synonyms.items()) + " ELSE x END"
     toks = f"list_transform(list_filter(string_split({expr}, ' '), lambda x: x <> ''), lambda x: {case})"
     return f"array_to_string(list_sort({toks}), ' ')"
 
 
-def _list_lit(xs: list[str]) -> str:
-    return "[" + ", ".join(_q(x) for x in xs) + "]"
-
-
 def _splink_prepare_sql(kind: str, files: list[str]) -> str:
-    src = f"read_parquet({_list_lit(files)})"
+    src = f"read_parquet({literal_list(files)})"
     if kind == "vehicles":
-        make_map = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in _MAKE_ALIASES.items())
+        make_map = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in _MAKE_ALIASES.items())
         return f"""
         WITH p AS (
         SELECT row_number() OVER () AS unique_id, observed_date, source, listing_id,
@@ -286,13 +274,13 @@ def child_splink(work: Path, spec: dict) -> dict:
     n_pairs = con.execute(f"SELECT count(*) FROM {pred.physical_name}").fetchall()[0][0]
     timings["predict"] = time.perf_counter() - t
     con.execute(f"COPY (SELECT unique_id, observed_date, source, listing_id FROM records) "
-                f"TO {_q(out_dir / 'keys.parquet')} (FORMAT parquet)")
+                f"TO {literal(out_dir / 'keys.parquet')} (FORMAT parquet)")
     clusters = {}
     for thr in SPLINK_THRESHOLDS:
         t = time.perf_counter()
         cl_ = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold_match_probability=thr)
         path = out_dir / f"clusters_{thr}.parquet"
-        con.execute(f"COPY (SELECT unique_id, cluster_id FROM {cl_.physical_name}) TO {_q(path)} (FORMAT parquet)")
+        con.execute(f"COPY (SELECT unique_id, cluster_id FROM {cl_.physical_name}) TO {literal(path)} (FORMAT parquet)")
         clusters[str(thr)] = {"path": str(path), "seconds": time.perf_counter() - t}
     settings_seconds = timings["load"] + timings["train"] + timings["predict"]
     return {"records": n, "pairs_scored": n_pairs, "timings": timings, "clusters": clusters,
@@ -328,7 +316,8 @@ def child_main(args) -> int:
         out = child_splink(work, spec)
     else:
         raise SystemExit(f"unknown child mode {args.child}")
-    out["_peak_rss_mb"] = _vm_hwm_mb()
+    # Peak RSS of this process since exec (ru_maxrss would include the parent's).
+    out["_peak_rss_mb"] = peak_rss_mb()
     Path(args.result).write_text(json.dumps(out, default=str))
     return 0
 
@@ -394,7 +383,7 @@ def _scale_data(kind: str, rows: int, work: Path) -> tuple[Path, int]:
         del fr
     out = work / f"scale_{kind}_{rows}.parquet"
     con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
-    con.execute(f"COPY (SELECT * FROM read_parquet({_list_lit([str(p) for p in parts])})) TO {_q(out)} "
+    con.execute(f"COPY (SELECT * FROM read_parquet({literal_list([str(p) for p in parts])})) TO {literal(out)} "
                 "(FORMAT parquet, ROW_GROUP_SIZE 122880)")
     con.close()
     for p in parts:
@@ -541,7 +530,7 @@ def main() -> int:
     if args.child:
         return child_main(args)
 
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dedup-bench-"))
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="er-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     kinds = ["vehicles", "jobs"] if args.kind == "both" else [args.kind]
     t_all = time.perf_counter()

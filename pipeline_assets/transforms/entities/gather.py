@@ -1,10 +1,11 @@
-"""Both records of every candidate pair, in bounded batches, without a join
-that spills.
+"""Both records of every candidate pair, gathered from slices of the records
+in bounded batches, without a join that spills (all local: no network).
 
 The plain way to fetch them is `pairs JOIN prep x ON x.rid = a JOIN prep y ON
-y.rid = b`. Its two hash tables hold the compared columns of every record of
-the day; past a few million records they no longer fit under DuckDB's memory
-limit, and the join spills (17 GB of temporary files for 10M vehicle
+y.rid = b` (`prep`: the table of prepared records, prepare.py). Its two hash
+tables hold the compared columns of every record of the day; past a few
+million records they no longer fit under DuckDB's memory limit, and the
+join spills (17 GB of temporary files for 10M vehicle
 listings), slows down, and holds memory outside DuckDB's accounting that grew
 with the day.
 
@@ -22,9 +23,9 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import numpy as np
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..kinds.resolution import Resolution
+from ...sqltext import identifier, literal
 from .tokens import token_column
 
 # Share of DuckDB's memory limit one slice of records may take once loaded
@@ -51,18 +53,18 @@ _UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "
 
 
 @dataclass
-class _Column:
+class Column:
     uses: list[tuple[str, str]]   # (record a, record b) column names in a batch
     hashed: bool = True           # every use only tests a == b and nulls: a hash will do
 
 
-def fetch_spec(res: Resolution) -> dict[str, _Column]:
-    """prep column -> what it becomes in a batch. One column may serve several
+def gather_spec(res: Resolution) -> dict[str, Column]:
+    """Record column -> what it becomes in a batch. One column may serve several
     comparisons and rules; it is read once."""
-    spec: dict[str, _Column] = {}
+    spec: dict[str, Column] = {}
 
     def add(col: str, a: str, b: str, hashed: bool = False) -> None:
-        c = spec.setdefault(col, _Column([]))
+        c = spec.setdefault(col, Column([]))
         c.uses.append((a, b))
         c.hashed &= hashed
 
@@ -83,14 +85,14 @@ def fetch_spec(res: Resolution) -> dict[str, _Column]:
     return spec
 
 
-def _select_list(spec: dict[str, _Column]) -> str:
+def select_list(spec: dict[str, Column]) -> str:
     """Columns only tested for equality travel as 64-bit hashes (nulls kept):
     gathering and comparing an integer costs a fraction of a string (VINs,
     cities). A collision would need two different values in one pair out of
     2^64, and blocking already keys on the same hashes."""
     out = []
     for col, c in spec.items():
-        q = _ident(col)
+        q = identifier(col)
         out.append(f"CASE WHEN {q} IS NULL THEN NULL ELSE hash({q}) END AS {q}" if c.hashed else q)
     return ", ".join(out)
 
@@ -103,20 +105,12 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _q(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def slice_rows(con: duckdb.DuckDBPyConnection, select: str) -> int:
+def slice_rows(con: duckdb.DuckDBPyConnection, records: str, select: str) -> int:
     """Records per slice: the budget over the width of a sampled record as
     Polars holds it (strings and token lists vary by kind and source)."""
     if SLICE_ROWS:
         return SLICE_ROWS
-    sample = con.sql(f"SELECT {select} FROM prep LIMIT {_WIDTH_SAMPLE}").pl()
+    sample = con.sql(f"SELECT {select} FROM {records} LIMIT {_WIDTH_SAMPLE}").pl()
     width = max(sample.estimated_size() / max(sample.height, 1), 8.0) + 8  # + its slot in the position index
     return max(10_000, int(memory_limit_bytes(con) * SLICE_SHARE / width))
 
@@ -155,7 +149,7 @@ def _pair_chunks(d: Path, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(buf)
 
 
-def _batch(spec: dict[str, _Column], a: np.ndarray, b: np.ndarray, xa: pl.DataFrame, yb: pl.DataFrame) -> pl.DataFrame:
+def _batch(spec: dict[str, Column], a: np.ndarray, b: np.ndarray, xa: pl.DataFrame, yb: pl.DataFrame) -> pl.DataFrame:
     out = [pl.Series("a", a), pl.Series("b", b)]
     for col, c in spec.items():
         out += [xa.get_column(col).alias(an) for an, _ in c.uses]
@@ -163,29 +157,30 @@ def _batch(spec: dict[str, _Column], a: np.ndarray, b: np.ndarray, xa: pl.DataFr
     return pl.DataFrame(out)
 
 
-def pair_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, work: Path,
+def pair_batches(con: duckdb.DuckDBPyConnection, res: Resolution, records: str, pairs: str, work: Path,
                  batch_rows: int, stats: dict | None = None) -> Iterator[pl.DataFrame]:
-    """Batches of (a, b, a_<col>..., b_<col>...) for every pair of `table`,
-    in slice order. `work` is a scratch directory, removed at the end;
-    `stats` receives the number of slices and records per slice."""
-    spec = fetch_spec(res)
-    select = _select_list(spec)
-    lo, hi = con.execute("SELECT min(rid), max(rid) FROM prep").fetchall()[0]
+    """Batches of (a, b, a_<col>..., b_<col>...) for every pair (a, b) of
+    table `pairs`, with the records of table `records` (by rid), in slice
+    order. `work` is a scratch directory, removed at the end; `stats`
+    receives the number of slices and records per slice."""
+    spec = gather_spec(res)
+    select = select_list(spec)
+    lo, hi = con.execute(f"SELECT min(rid), max(rid) FROM {records}").fetchall()[0]
     if lo is None:
         return
-    rows = slice_rows(con, select)
+    rows = slice_rows(con, records, select)
     n_slices = (hi - lo) // rows + 1
-    n_pairs = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    n_pairs = con.execute(f"SELECT count(*) FROM {pairs}").fetchall()[0][0]
     if stats is not None:
         stats.update(slices=int(n_slices), slice_rows=int(rows))
     if n_pairs <= rows:
         # Fewer pairs than a slice holds records (the random pairs of the
         # u-estimate): DuckDB builds its hash tables on the pairs side, so a
         # plain join neither spills nor pays for writing the slices.
-        cols = ", ".join(f"x.{_ident(col)} AS {_ident(an)}, y.{_ident(col)} AS {_ident(bn)}"
+        cols = ", ".join(f"x.{identifier(col)} AS {identifier(an)}, y.{identifier(col)} AS {identifier(bn)}"
                          for col, c in spec.items() for an, bn in c.uses)
-        reader = con.sql(f"""WITH r AS (SELECT rid, {select} FROM prep)
-                             SELECT p.a, p.b, {cols} FROM {table} p JOIN r x ON x.rid = p.a JOIN r y ON y.rid = p.b
+        reader = con.sql(f"""WITH r AS (SELECT rid, {select} FROM {records})
+                             SELECT p.a, p.b, {cols} FROM {pairs} p JOIN r x ON x.rid = p.a JOIN r y ON y.rid = p.b
                           """).to_arrow_reader(batch_rows)
         for rb in reader:
             yield pl.from_arrow(rb)
@@ -195,10 +190,10 @@ def pair_batches(con: duckdb.DuckDBPyConnection, res: Resolution, table: str, wo
     try:
         # One pass over each table: DuckDB writes a file set per slice and
         # per slice pair, in parallel, under its memory limit.
-        con.execute(f"""COPY (SELECT (rid - {lo}) // {rows} AS s, rid, {select} FROM prep)
-                        TO {_q(work / 'records')} (FORMAT parquet, PARTITION_BY (s))""")
-        con.execute(f"""COPY (SELECT (a - {lo}) // {rows} AS sa, (b - {lo}) // {rows} AS sb, a, b FROM {table})
-                        TO {_q(work / 'pairs')} (FORMAT parquet, PARTITION_BY (sa, sb))""")
+        con.execute(f"""COPY (SELECT (rid - {lo}) // {rows} AS s, rid, {select} FROM {records})
+                        TO {literal(work / 'records')} (FORMAT parquet, PARTITION_BY (s))""")
+        con.execute(f"""COPY (SELECT (a - {lo}) // {rows} AS sa, (b - {lo}) // {rows} AS sb, a, b FROM {pairs})
+                        TO {literal(work / 'pairs')} (FORMAT parquet, PARTITION_BY (sa, sb))""")
         for i in range(n_slices):
             pairs_i = [(j, work / "pairs" / f"sa={i}" / f"sb={j}") for j in range(i, n_slices)]
             pairs_i = [(j, d) for j, d in pairs_i if d.is_dir()]

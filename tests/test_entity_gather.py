@@ -1,4 +1,4 @@
-"""The pair fetch of entity resolution (fetch.py): every candidate pair comes
+"""The pair gather of entity resolution (gather.py): every candidate pair comes
 back exactly once, with both of its records' values, whether the records
 fit in one slice or are cut into many, and whether the pairs go through the
 slice files or the plain join."""
@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline_assets.transforms.entities import fetch
+from pipeline_assets.transforms.entities import gather
 from pipeline_assets.transforms.kinds.resolution import Comparison, Resolution
 
 
@@ -49,9 +49,9 @@ def con(tmp_path):
 
 @pytest.mark.parametrize("slice_rows", [None, 100_000, 1250, 333])
 def test_every_pair_once_with_both_records(con, tmp_path, monkeypatch, slice_rows):
-    monkeypatch.setattr(fetch, "SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(gather, "SLICE_ROWS", slice_rows)
     stats: dict = {}
-    batches = list(fetch.pair_batches(con, _res(), "pairs", tmp_path / "work", 700, stats))
+    batches = list(gather.pair_batches(con, _res(), "prep", "pairs", tmp_path / "work", 700, stats))
     got = pl.concat(batches)
     expected_pairs = con.sql("SELECT a, b FROM pairs").pl()
     assert got.height == expected_pairs.height
@@ -76,17 +76,17 @@ def test_every_pair_once_with_both_records(con, tmp_path, monkeypatch, slice_row
 
 
 def test_slices_follow_the_memory_limit(con):
-    cols = fetch._select_list(fetch.fetch_spec(_res()))
-    small = fetch.slice_rows(con, cols)
+    cols = gather.select_list(gather.gather_spec(_res()))
+    small = gather.slice_rows(con, "prep", cols)
     con.execute("SET memory_limit = '256MB'")
-    assert fetch.memory_limit_bytes(con) == pytest.approx(256e6, rel=0.05)
-    assert fetch.slice_rows(con, cols) == pytest.approx(4 * small, rel=0.05)
+    assert gather.memory_limit_bytes(con) == pytest.approx(256e6, rel=0.05)
+    assert gather.slice_rows(con, "prep", cols) == pytest.approx(4 * small, rel=0.05)
 
 
 def test_memory_limit_parsing(con):
     for setting, expect in (("1GB", 953.6 * 2**20), ("2.5GB", 2.3 * 2**30), ("500MB", 476.8 * 2**20)):
         con.execute(f"SET memory_limit = '{setting}'")
-        assert fetch.memory_limit_bytes(con) == pytest.approx(expect, rel=0.01)
+        assert gather.memory_limit_bytes(con) == pytest.approx(expect, rel=0.01)
 
 
 def _glibc_in_use_mb() -> float:
@@ -104,24 +104,24 @@ def _glibc_in_use_mb() -> float:
     return (m.uordblks + m.hblkhd) / 2**20
 
 
-def test_u_levels_do_not_hold_the_fetched_records(tmp_path, monkeypatch):
+def test_u_levels_do_not_hold_the_gathered_records(tmp_path, monkeypatch):
     """The random pairs' levels are held in memory, so they must not keep the
-    Arrow batches DuckDB exported (every fetched column of every pair)
+    Arrow batches DuckDB exported (every gathered column of every pair)
     alive: that held 130 MB outside DuckDB's limit for a day of vehicles."""
     import gc
 
     from pipeline_assets.transforms.entities.compare import u_levels
 
-    monkeypatch.setattr(fetch, "SLICE_ROWS", 1_000_000)  # the plain join, as for the u-estimate
+    monkeypatch.setattr(gather, "SLICE_ROWS", 1_000_000)  # the plain join, as for the u-estimate
     c = duckdb.connect(config={"memory_limit": "512MB", "threads": 2, "temp_directory": str(tmp_path / "spill")})
-    # 20k pairs whose fetched titles are 1 KB: ~40 MB of exported strings.
+    # 20k pairs whose gathered titles are 1 KB: ~40 MB of exported strings.
     c.execute("""CREATE TEMP TABLE prep AS
                  SELECT rid, 'VIN' || rid AS vin_n, repeat(chr(97 + (rid % 26)::INTEGER), 1000) || rid AS title_n,
                         rid * 1.0 AS price, 'c' AS city_n, 'S' AS state FROM range(20000) t(rid)""")
     c.execute("CREATE TEMP TABLE upairs AS SELECT rid AS a, (rid + 1) % 20000 AS b FROM range(20000) t(rid)")
     gc.collect()
     before = _glibc_in_use_mb()
-    got = u_levels(c, _res(), "upairs", tmp_path / "work")
+    got = u_levels(c, _res(), "prep", "upairs", tmp_path / "work")
     gc.collect()
     held = _glibc_in_use_mb() - before
     assert got.columns == ["g_vin", "g_title", "g_price", "g_location"]
