@@ -58,6 +58,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from ..sqltext import literal
+
 # Bump when a rule changes: states written by another version are stale.
 HISTORY_VERSION = "h1"
 DEFAULT_DISAPPEAR_AFTER_DAYS = 1
@@ -84,9 +86,6 @@ SOURCE_COLUMNS = {"source": "VARCHAR", "last_observed": "DATE", "previous_observ
                   "days_observed": "BIGINT"}
 EVENTS = ("new", "continuing", "reposted", "moved", "missing", "disappeared", "gap", "gone")
 
-
-def _q(path: str | Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _empty(columns: dict[str, str]) -> str:
@@ -117,8 +116,8 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     d = f"DATE '{day.isoformat()}'"
-    prev = f"read_parquet({_q(prev_state)})" if prev_state else f"({_empty(STATE_COLUMNS)})"
-    prev_src = f"read_parquet({_q(prev_sources)})" if prev_sources else f"({_empty(SOURCE_COLUMNS)})"
+    prev = f"read_parquet({literal(prev_state)})" if prev_state else f"({_empty(STATE_COLUMNS)})"
+    prev_src = f"read_parquet({literal(prev_sources)})" if prev_sources else f"({_empty(SOURCE_COLUMNS)})"
     params = disappear_after or {}
     values = ", ".join(f"('{s}', {int(n)})" for s, n in sorted(params.items())) or "(NULL, NULL)"
 
@@ -226,7 +225,7 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                market_segment
         FROM s
         ORDER BY source, listing_id)
-        TO {_q(state_file)} (FORMAT parquet, COMPRESSION zstd)""")
+        TO {literal(state_file)} (FORMAT parquet, COMPRESSION zstd)""")
     con.execute(f"""
         COPY (
             SELECT coalesce(o.source, p.source) AS source,
@@ -236,14 +235,14 @@ def update_history(con: duckdb.DuckDBPyConnection, day: date, today: str, prev_s
                    (coalesce(p.days_observed, 0) + (o.source IS NOT NULL)::INT)::BIGINT AS days_observed
             FROM _obs o FULL OUTER JOIN {prev_src} p ON p.source = o.source
             ORDER BY 1)
-        TO {_q(sources_file)} (FORMAT parquet)""")
-    con.execute(f"COPY ({STATS_SQL.format(state=f'read_parquet({_q(state_file)})')}) TO {_q(stats_file)} "
+        TO {literal(sources_file)} (FORMAT parquet)""")
+    con.execute(f"COPY ({STATS_SQL.format(state=f'read_parquet({literal(state_file)})')}) TO {literal(stats_file)} "
                 "(FORMAT parquet)")
     rows, fp = con.execute(
-        f"SELECT count(*), coalesce(sum(hash(s)::HUGEINT), 0)::VARCHAR FROM read_parquet({_q(state_file)}) s"
+        f"SELECT count(*), coalesce(sum(hash(s)::HUGEINT), 0)::VARCHAR FROM read_parquet({literal(state_file)}) s"
     ).fetchone()
     events = dict(con.execute(
-        f"SELECT event, count(*) FROM read_parquet({_q(state_file)}) GROUP BY 1").fetchall())
+        f"SELECT event, count(*) FROM read_parquet({literal(state_file)}) GROUP BY 1").fetchall())
     observed = [r[0] for r in con.execute("SELECT source FROM _obs ORDER BY 1").fetchall()]
     return HistoryResult(state_file, sources_file, stats_file, int(rows), f"{HISTORY_VERSION}:{rows}:{fp}",
                          {e: int(events.get(e, 0)) for e in EVENTS}, observed)
@@ -253,12 +252,12 @@ def today_relation(enriched_file: str | Path, entities_file: str | Path | None) 
     """The day's listings for update_history: enriched listings joined to their entity."""
     price = "CASE kind WHEN 'jobs' THEN salary_max ELSE price END"
     listings = (f"SELECT source, listing_id, kind, ({price})::DOUBLE AS price, market_segment "
-                f"FROM read_parquet({_q(enriched_file)})")
+                f"FROM read_parquet({literal(enriched_file)})")
     if entities_file is None:
         return f"SELECT l.*, NULL::VARCHAR AS entity_id FROM ({listings}) l"
     # listing_entities has exactly one row per listing of the day (its every_listing_resolved check).
     return (f"SELECT l.*, e.entity_id FROM ({listings}) l LEFT JOIN "
-            f"(SELECT source, listing_id, entity_id FROM read_parquet({_q(entities_file)})) e "
+            f"(SELECT source, listing_id, entity_id FROM read_parquet({literal(entities_file)})) e "
             f"USING (source, listing_id)")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..sqltext import literal
 from .enrich import AT_MARKET_BAND, MIN_MARKET_SAMPLE
 
 MARKET_WINDOW_DAYS = 30
@@ -38,16 +39,13 @@ LISTING_SCORE_COLUMNS = [
 _VALUE = "(CASE kind WHEN 'jobs' THEN salary_max ELSE price END)::DOUBLE"
 
 
-def _q(path: str | Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
 
 def listing_scores_sql(day: date, today_file: str | Path, state_file: str | Path) -> str:
     """A query with one row per listing of `day` (`today_file`: the day's enriched listings), the
     window and the listing's history from `state_file` (the day's listing_history state)."""
     d = f"DATE '{day.isoformat()}'"
     return f"""
-        WITH st AS (SELECT * FROM read_parquet({_q(state_file)})),
+        WITH st AS (SELECT * FROM read_parquet({literal(state_file)})),
         w AS (
             SELECT market_segment, listing_id, arg_max(price_last, last_seen) AS v
             FROM st
@@ -62,7 +60,7 @@ def listing_scores_sql(day: date, today_file: str | Path, state_file: str | Path
                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS below
             FROM vals),
         t AS (SELECT observed_date, source, listing_id, kind, market_segment, {_VALUE} AS price,
-                     quality_score, investment_grade FROM read_parquet({_q(today_file)}))
+                     quality_score, investment_grade FROM read_parquet({literal(today_file)}))
         SELECT t.observed_date, t.source, t.listing_id, t.kind, h.entity_id, t.market_segment, t.price,
                t.quality_score, t.investment_grade, {MARKET_WINDOW_DAYS}::INTEGER AS market_window_days,
                seg.n AS market_sample_size, seg.med::DOUBLE AS market_median,
@@ -85,6 +83,6 @@ def listing_scores_sql(day: date, today_file: str | Path, state_file: str | Path
 
 def write_listing_scores(con: duckdb.DuckDBPyConnection, day: date, today_file: str | Path,
                          state_file: str | Path, out: str | Path) -> int:
-    con.execute(f"COPY ({listing_scores_sql(day, today_file, state_file)}) TO {_q(out)} "
+    con.execute(f"COPY ({listing_scores_sql(day, today_file, state_file)}) TO {literal(out)} "
                 "(FORMAT parquet, COMPRESSION zstd)")
-    return con.execute(f"SELECT count(*) FROM read_parquet({_q(out)})").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM read_parquet({literal(out)})").fetchone()[0]

@@ -102,10 +102,10 @@ def run_stage(name: str, work: Path, db_url: str | None) -> dict:
     if name == "snapshots + scores":
         # One day of history from an empty previous state (incremental update), then the
         # state's aggregates. tests/benchmarks/history_bench.py measures the update over 1M-5M listings.
-        from pipeline_assets.transforms.history import listing_quality, scores, snapshots, update_history
+        from pipeline_assets.transforms.history import (listing_quality, scores, snapshots, today_relation,
+                                                        update_history)
         enriched = lake / "enriched.parquet"
-        today = (f"SELECT source, listing_id, kind, NULL::VARCHAR AS entity_id, "
-                 f"(CASE kind WHEN 'jobs' THEN salary_max ELSE price END)::DOUBLE AS price FROM read_parquet('{enriched}')")
+        today = today_relation(enriched, None)  # the relation the listing_history asset builds
         res = update_history(_duck(work), DAY, today, None, None, lake / "history")
         counts = pl.LazyFrame([{"source": s.name, "kind": s.kind,
                                 "raw_rows": pl.scan_parquet(lake / f"raw_{s.name}.parquet").select(pl.len()).collect().item(),
