@@ -317,6 +317,9 @@ class FileSource(SourceBase):
                        f"(use a path or one of {', '.join(s for s in URL_SCHEMES if s)})")
         elif parts.scheme in ("http", "https", "s3") and not parts.netloc:
             out.append(f"location: {self.location!r} has no host")
+        if parts.scheme in ("http", "https") and any(ch in self.location for ch in "*["):
+            out.append("location: globs are not supported over http(s) (a web server has no listing to match); "
+                       "name one file per day, e.g. .../{date}.csv")
         if (self.allowed_hosts or self.allow_private_networks) and parts.scheme not in ("http", "https"):
             out.append("allowed_hosts / allow_private_networks only apply to http(s) locations")
         if self.format == "xml" and not self.record_path:

@@ -173,3 +173,21 @@ def test_parquet_drop_on_web_server_through_dagster(clean_db, workdir, instance,
     with psycopg.connect(clean_db) as conn:
         uri, msg = conn.execute("SELECT uri, message FROM pipeline.errors WHERE source = 'web_drop'").fetchone()
     assert uri == "http://10.0.0.7/x" and "not in allowed_hosts ['127.0.0.1']" in msg
+
+
+def test_http_location_globs_are_refused_at_load_and_at_run(srv):
+    """A glob over http(s) would be listed by fsspec's HTTP filesystem, outside
+    the allowed-host and private-address guard (SSRF): refused, nothing fetched."""
+    from pipeline_assets.assets.collection import location_files as files_of
+    from pipeline_assets.sources import SourceConfigError, parse_source
+
+    entry = {"name": "drops", "kind": "vehicles", "format": "csv",
+             "location": srv.url("/drops/{date}*.csv"),
+             "fields": {"make": "make", "model": "model", "year": "year", "source_url": "url"}}
+    with pytest.raises(SourceConfigError, match="source drops: location: globs are not supported over http"):
+        parse_source(entry)
+    with pytest.raises(OSError, match="globs are not supported over http"):
+        files_of(srv.url("/drops/2026-11-16*.csv"))
+    # `?` in a URL is a query string, one file for the guarded client, not a glob
+    assert files_of(srv.url("/export?day=2026-11-16")) == [srv.url("/export?day=2026-11-16")]
+    assert not srv.hits  # nothing was requested

@@ -63,9 +63,17 @@ def record_outcome(postgres: PostgresResource, source: str, day: date, status: s
         "last_error = %s, last_run_id = %s WHERE source = %s", (status, day, error, run_id, source))
 
 
-def _files(uri: str) -> list[str]:
-    """The files a location names: itself, or every match of its glob."""
+def location_files(uri: str) -> list[str]:
+    """The files a location names: itself, or every match of its glob.
+
+    An http(s) location is always one file, fetched by the guarded client: HTTP
+    has no listing (fsspec would scrape an index page, outside the allowed-host
+    and private-address checks), and `?` there starts a query, not a glob."""
     scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        if any(ch in uri for ch in "*["):
+            raise OSError("globs are not supported over http(s); name one file per day")
+        return [uri]
     if not any(ch in uri for ch in "*?["):
         return [uri]
     fs, path = fsspec.core.url_to_fs(uri)
@@ -104,7 +112,7 @@ def _collect_files(source: FileSource, day: date, lake: LakeResource, postgres: 
                    out: Path) -> dict:
     location = source.location_for(day, PROJECT_ROOT)
     try:
-        uris = _files(location)
+        uris = location_files(location)
     except OSError as e:
         raise CollectionFailed(f"source {source.name} {day}: cannot list {location}: {e}", uri=location) from None
     if not uris:
